@@ -1,0 +1,3 @@
+//! The Outpost collector: ingest from MQTT, store, decide escalations, notify IT, serve the API.
+
+pub mod broker;
