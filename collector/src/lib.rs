@@ -1,3 +1,5 @@
 //! The Outpost collector: ingest from MQTT, store, decide escalations, notify IT, serve the API.
 
 pub mod broker;
+pub mod engine;
+pub mod notify;

@@ -1,0 +1,164 @@
+//! Time-driven rules: agent presence and silence, local windows running out, reminders,
+//! expiring maintenance, calming flapping, and forgetting old resolved escalations.
+
+use outpost_shared::{AgentId, EscalationKind, EscalationState, SiteId, Timestamp};
+
+use super::{AGENT_OFFLINE, Changes, Engine, NotifyEvent, add};
+
+impl Engine {
+    /// Presence from the retained `state` topic or the Last Will.
+    pub(super) fn on_presence(
+        &mut self,
+        site: &SiteId,
+        agent: &AgentId,
+        online: bool,
+        at: Timestamp,
+        changes: &mut Changes,
+    ) {
+        let info = self
+            .agents
+            .entry((site.clone(), agent.clone()))
+            .or_default();
+        let was_online = info.online;
+        info.online = online;
+        if online {
+            info.last_seen = Some(info.last_seen.map_or(at, |t| t.max(at)));
+        }
+        changes.agents.insert((site.clone(), agent.clone()));
+        let open_offline = self
+            .escalations
+            .values()
+            .find(|e| {
+                &e.site == site
+                    && &e.agent == agent
+                    && e.kind == EscalationKind::AgentOffline
+                    && e.is_open()
+            })
+            .map(|e| e.id);
+        match (online, open_offline) {
+            (true, Some(id)) => {
+                if let Some(esc) = self.escalations.get_mut(&id) {
+                    esc.summary = "The agent is reporting again.".into();
+                    let events = esc.resolve(at, false);
+                    self.record(id, events, changes);
+                }
+                self.reevaluate_holds(site, agent, at, changes);
+            }
+            (true, None) if !was_online => self.reevaluate_holds(site, agent, at, changes),
+            (false, None) => {
+                let summary = "The agent stopped reporting: the site's connection to head office, \
+                               the agent's host or its power may be down."
+                    .to_owned();
+                self.open(
+                    site,
+                    agent,
+                    AGENT_OFFLINE,
+                    EscalationKind::AgentOffline,
+                    summary,
+                    at,
+                    false,
+                    at,
+                    changes,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn on_tick(&mut self, now: Timestamp, changes: &mut Changes) {
+        // Silence past offline_after counts as offline.
+        let silent: Vec<(SiteId, AgentId)> = self
+            .agents
+            .iter()
+            .filter(|(_, info)| {
+                info.online
+                    && info
+                        .last_seen
+                        .is_some_and(|seen| add(seen, info.offline_after(&self.settings)) <= now)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (site, agent) in silent {
+            self.on_presence(&site, &agent, false, now, changes);
+        }
+
+        // Planned work and maintenance that ended release what they held.
+        let mut release: Vec<(SiteId, AgentId)> = Vec::new();
+        for ((site, agent), info) in &mut self.agents {
+            if info.planned_until.is_some_and(|u| u <= now) {
+                info.planned_until = None;
+                changes.agents.insert((site.clone(), agent.clone()));
+                release.push((site.clone(), agent.clone()));
+            }
+        }
+        let held: Vec<(SiteId, AgentId)> = self
+            .escalations
+            .values()
+            .filter(|e| e.is_open() && e.held.is_some())
+            .map(|e| (e.site.clone(), e.agent.clone()))
+            .collect();
+        release.extend(held);
+        release.sort();
+        release.dedup();
+        for (site, agent) in release {
+            self.reevaluate_holds(&site, &agent, now, changes);
+        }
+
+        // Flapping calms down when no change happened for a whole window.
+        let window = jiff::SignedDuration::try_from(self.settings.flap_window)
+            .unwrap_or(jiff::SignedDuration::MAX);
+        let horizon = now.checked_sub(window).unwrap_or(Timestamp::MIN);
+        let calm: Vec<u64> = self
+            .checks
+            .values_mut()
+            .filter_map(|state| {
+                while state.changes.front().is_some_and(|t| *t < horizon) {
+                    state.changes.pop_front();
+                }
+                state.changes.is_empty().then_some(state.flapping).flatten()
+            })
+            .collect();
+        for id in calm {
+            if let Some(esc) = self.escalations.get_mut(&id).filter(|e| e.is_open()) {
+                esc.summary = "The check has been steady again for a whole window.".into();
+                let events = esc.resolve(now, false);
+                let (site, agent, check) = (esc.site.clone(), esc.agent.clone(), esc.check.clone());
+                self.detach(id, &site, &agent, &check, changes);
+                self.record(id, events, changes);
+                self.reevaluate_holds(&site, &agent, now, changes);
+            }
+        }
+
+        // Windows that ran out call IT; unacknowledged ones are reminded.
+        let reminder = self.settings.reminder;
+        let mut due: Vec<(u64, NotifyEvent)> = Vec::new();
+        for esc in self.escalations.values_mut() {
+            if esc.held.is_some() || esc.historical {
+                continue;
+            }
+            match esc.state {
+                EscalationState::Local if esc.local_until.is_some_and(|u| u <= now) => {
+                    due.extend(esc.escalate(now).into_iter().map(|e| (esc.id, e)));
+                }
+                EscalationState::Escalated => {
+                    if let (Some(every), Some(last)) = (reminder, esc.last_notified_at)
+                        && add(last, every) <= now
+                    {
+                        esc.last_notified_at = Some(now);
+                        due.push((esc.id, NotifyEvent::Reminder));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (id, event) in due {
+            self.record(id, vec![event], changes);
+        }
+
+        // Resolved escalations leave memory (not the store) after a while.
+        let keep = self.settings.keep_resolved;
+        self.escalations
+            .retain(|_, e| e.is_open() || e.resolved_at.is_none_or(|r| add(r, keep) > now));
+        self.maintenance.retain(|_, m| add(m.ends_at, keep) > now);
+    }
+}
