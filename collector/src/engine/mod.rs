@@ -22,8 +22,16 @@ pub use policy::{AgentInfo, CheckPolicy, EngineSettings, Maintenance};
 /// The check name used for agent-offline escalations.
 pub const AGENT_OFFLINE: &str = "agent-offline";
 
+/// Subtracts a std duration from a timestamp, saturating at the start of time.
+pub fn sub(ts: Timestamp, d: std::time::Duration) -> Timestamp {
+    jiff::SignedDuration::try_from(d)
+        .ok()
+        .and_then(|d| ts.checked_sub(d).ok())
+        .unwrap_or(Timestamp::MIN)
+}
+
 /// Adds a std duration to a timestamp, saturating at the end of time.
-pub(crate) fn add(ts: Timestamp, d: std::time::Duration) -> Timestamp {
+pub fn add(ts: Timestamp, d: std::time::Duration) -> Timestamp {
     jiff::SignedDuration::try_from(d)
         .ok()
         .and_then(|d| ts.checked_add(d).ok())

@@ -53,6 +53,12 @@ pub struct CheckPolicy {
     pub depends_on: Vec<CheckId>,
     /// Run interval (for the offline timeout).
     pub interval: Duration,
+    /// Plain-language title, for notifications.
+    #[serde(default)]
+    pub title: String,
+    /// The site team's steps, for notifications.
+    #[serde(default)]
+    pub runbook: Vec<String>,
 }
 
 impl From<&CheckSpec> for CheckPolicy {
@@ -64,6 +70,8 @@ impl From<&CheckSpec> for CheckPolicy {
             escalate_warn: spec.escalate_warn,
             depends_on: spec.depends_on.clone(),
             interval: spec.interval.get(),
+            title: spec.title.clone(),
+            runbook: spec.runbook.clone(),
         }
     }
 }
@@ -78,6 +86,8 @@ impl Default for CheckPolicy {
             escalate_warn: false,
             depends_on: Vec::new(),
             interval: Duration::from_secs(60),
+            title: String::new(),
+            runbook: Vec::new(),
         }
     }
 }

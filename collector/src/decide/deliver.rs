@@ -1,0 +1,91 @@
+//! The delivery task: sends queued notifications, oldest first, and retries failures with
+//! backoff. A notification is marked delivered only after the receiver said 2xx, so a crash
+//! can repeat one (same dedup key) but never lose one.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use outpost_shared::Timestamp;
+use tokio_util::sync::CancellationToken;
+
+use super::DecisionLog;
+use crate::notify::{Request, Sender, backoff};
+
+/// Delivery counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryStats {
+    /// Delivered notifications.
+    pub delivered: AtomicU64,
+    /// Failed tries.
+    pub failed: AtomicU64,
+}
+
+/// Runs until cancelled; `wake` is notified when new notifications were queued.
+pub async fn deliver(
+    log: Arc<dyn DecisionLog>,
+    sender: Sender,
+    wake: Arc<tokio::sync::Notify>,
+    stats: Arc<DeliveryStats>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let now = Timestamp::now();
+        let reader = log.clone();
+        let due = match tokio::task::spawn_blocking(move || reader.due(now, 100)).await {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot read the notification outbox");
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "notification outbox task failed");
+                Vec::new()
+            }
+        };
+        let idle = due.is_empty();
+        for queued in due {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let request = Request {
+                url: queued.notification.url.clone(),
+                body: queued.notification.body.clone(),
+            };
+            let outcome = sender.send(&request).await;
+            let writer = log.clone();
+            let id = queued.id;
+            let attempts = queued.attempts + 1;
+            let write = match outcome {
+                Ok(()) => {
+                    stats.delivered.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::spawn_blocking(move || writer.delivered(id, Timestamp::now()))
+                        .await
+                }
+                Err(e) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(notifier = %queued.notification.notifier, key = %queued.notification.dedup_key, attempts, error = %e, "notification not delivered; will retry");
+                    let retry_at = crate::engine::add(Timestamp::now(), backoff(attempts));
+                    let error = e.to_string();
+                    tokio::task::spawn_blocking(move || writer.failed(id, &error, retry_at)).await
+                }
+            };
+            match write {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "cannot record a delivery outcome"),
+                Err(e) => tracing::error!(error = %e, "delivery bookkeeping task failed"),
+            }
+        }
+        if idle {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! The decision log in PostgreSQL (several collectors, large fleets).
+//! The sync client must not run inside an async context: callers use `spawn_blocking`.
+
+use std::sync::Mutex;
+
+use outpost_shared::Timestamp;
+use postgres::{Client, NoTls};
+
+use super::{
+    log::{
+        DecisionLog, LogError, NewNotification, NotificationLogEntry, QueuedNotification, Snapshot,
+        Step, from_json, to_json,
+    },
+    sql::{SCHEMA, from_ms, ms},
+};
+use crate::engine::Escalation;
+
+/// Decision log on one PostgreSQL connection.
+pub struct PostgresLog {
+    client: Mutex<Option<Client>>,
+}
+
+impl Drop for PostgresLog {
+    fn drop(&mut self) {
+        // Closing the sync client blocks on its own runtime, which panics inside an async
+        // context; close it on a plain thread instead.
+        let client = self
+            .client
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(client) = client {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
+impl PostgresLog {
+    /// Connects (e.g. `postgres://postgres@127.0.0.1/outpost`) and creates missing tables.
+    pub fn connect(url: &str) -> Result<Self, LogError> {
+        let mut client = Client::connect(url, NoTls)?;
+        for statement in SCHEMA {
+            client.batch_execute(statement)?;
+        }
+        client.batch_execute("CREATE SEQUENCE IF NOT EXISTS notifications_id_seq")?;
+        Ok(Self {
+            client: Mutex::new(Some(client)),
+        })
+    }
+
+    fn client(&self) -> ClientGuard<'_> {
+        ClientGuard(
+            self.client
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// The locked client (present until `Drop`).
+struct ClientGuard<'a>(std::sync::MutexGuard<'a, Option<Client>>);
+
+impl std::ops::Deref for ClientGuard<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("the client is only taken in Drop")
+    }
+}
+
+impl std::ops::DerefMut for ClientGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("the client is only taken in Drop")
+    }
+}
+
+impl DecisionLog for PostgresLog {
+    fn load(&self, resolved_since: Timestamp) -> Result<Snapshot, LogError> {
+        let mut client = self.client();
+        let next_id = client
+            .query_opt("SELECT value FROM engine_meta WHERE key = 'next_id'", &[])?
+            .map_or(1, |r| r.get::<_, i64>(0).max(1) as u64);
+        let mut snapshot = Snapshot {
+            next_id,
+            ..Snapshot::default()
+        };
+        for row in client.query("SELECT site, agent, info FROM engine_agents", &[])? {
+            let key = super::parse_agent_key(row.get(0), row.get(1))?;
+            snapshot.agents.push((key, from_json("agent", row.get(2))?));
+        }
+        for row in client.query(
+            "SELECT site, agent, check_id, state FROM engine_checks",
+            &[],
+        )? {
+            let key = super::parse_check_key(row.get(0), row.get(1), row.get(2))?;
+            snapshot
+                .checks
+                .push((key, from_json("check state", row.get(3))?));
+        }
+        let since = ms(resolved_since);
+        for row in client.query(
+            "SELECT body FROM escalations WHERE resolved_at IS NULL OR resolved_at >= $1",
+            &[&since],
+        )? {
+            snapshot
+                .escalations
+                .push(from_json("escalation", row.get(0))?);
+        }
+        for row in client.query(
+            "SELECT body FROM maintenance WHERE ends_at >= $1",
+            &[&since],
+        )? {
+            snapshot
+                .maintenance
+                .push(from_json("maintenance", row.get(0))?);
+        }
+        Ok(snapshot)
+    }
+
+    fn save(&self, step: &Step) -> Result<(), LogError> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        for ((site, agent), info) in &step.agents {
+            tx.execute(
+                "INSERT INTO engine_agents (site, agent, info) VALUES ($1, $2, $3)
+                 ON CONFLICT (site, agent) DO UPDATE SET info = excluded.info",
+                &[&site.as_str(), &agent.as_str(), &to_json(info)],
+            )?;
+        }
+        for (key, state) in &step.checks {
+            tx.execute(
+                "INSERT INTO engine_checks (site, agent, check_id, state) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (site, agent, check_id) DO UPDATE SET state = excluded.state",
+                &[
+                    &key.site.as_str(),
+                    &key.agent.as_str(),
+                    &key.check.as_str(),
+                    &to_json(state),
+                ],
+            )?;
+        }
+        for e in &step.escalations {
+            tx.execute(
+                "INSERT INTO escalations (id, site, agent, check_id, kind, state, opened_at, resolved_at, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, resolved_at = excluded.resolved_at, body = excluded.body",
+                &[
+                    &(e.id as i64),
+                    &e.site.as_str(),
+                    &e.agent.as_str(),
+                    &e.check,
+                    &e.kind.as_str(),
+                    &e.state.as_str(),
+                    &ms(e.opened_at),
+                    &e.resolved_at.map(ms),
+                    &to_json(e),
+                ],
+            )?;
+        }
+        for m in &step.maintenance {
+            tx.execute(
+                "INSERT INTO maintenance (id, site, ends_at, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET ends_at = excluded.ends_at, body = excluded.body",
+                &[
+                    &(m.id as i64),
+                    &m.site.as_str(),
+                    &ms(m.ends_at),
+                    &to_json(m),
+                ],
+            )?;
+        }
+        for n in &step.notifications {
+            tx.execute(
+                "INSERT INTO notifications (id, escalation_id, event, notifier, dedup_key, url, body, created_at, next_at)
+                 VALUES (nextval('notifications_id_seq'), $1, $2, $3, $4, $5, $6, $7, $7)",
+                &[
+                    &(n.escalation_id as i64),
+                    &n.event.as_str(),
+                    &n.notifier,
+                    &n.dedup_key,
+                    &n.url,
+                    &n.body.to_string(),
+                    &ms(step.at),
+                ],
+            )?;
+        }
+        tx.execute(
+            "INSERT INTO engine_meta (key, value) VALUES ('next_id', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&(step.next_id as i64)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedNotification>, LogError> {
+        let rows = self.client().query(
+            "SELECT id, escalation_id, event, notifier, dedup_key, url, body, attempts FROM notifications
+             WHERE sent_at IS NULL AND next_at <= $1 ORDER BY id LIMIT $2",
+            &[&ms(now), &(limit as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(QueuedNotification {
+                    id: r.get(0),
+                    notification: NewNotification {
+                        escalation_id: r.get::<_, i64>(1) as u64,
+                        event: from_json(
+                            "notification event",
+                            &format!("\"{}\"", r.get::<_, &str>(2)),
+                        )?,
+                        notifier: r.get(3),
+                        dedup_key: r.get(4),
+                        url: r.get(5),
+                        body: from_json("notification body", r.get(6))?,
+                    },
+                    attempts: r.get::<_, i32>(7) as u32,
+                })
+            })
+            .collect()
+    }
+
+    fn delivered(&self, id: i64, at: Timestamp) -> Result<(), LogError> {
+        self.client().execute(
+            "UPDATE notifications SET sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
+            &[&id, &ms(at)],
+        )?;
+        Ok(())
+    }
+
+    fn failed(&self, id: i64, error: &str, retry_at: Timestamp) -> Result<(), LogError> {
+        self.client().execute(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1",
+            &[&id, &error, &ms(retry_at)],
+        )?;
+        Ok(())
+    }
+
+    fn backlog(&self) -> Result<u64, LogError> {
+        let row = self.client().query_one(
+            "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL",
+            &[],
+        )?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn escalations_since(&self, since: Timestamp) -> Result<Vec<Escalation>, LogError> {
+        let rows = self.client().query(
+            "SELECT body FROM escalations WHERE opened_at >= $1 OR resolved_at IS NULL OR resolved_at >= $1 ORDER BY id",
+            &[&ms(since)],
+        )?;
+        rows.iter()
+            .map(|r| from_json("escalation", r.get(0)))
+            .collect()
+    }
+
+    fn escalation(&self, id: u64) -> Result<Option<Escalation>, LogError> {
+        let row = self.client().query_opt(
+            "SELECT body FROM escalations WHERE id = $1",
+            &[&(id as i64)],
+        )?;
+        row.map(|r| from_json("escalation", r.get(0))).transpose()
+    }
+
+    fn notifications_of(&self, escalation_id: u64) -> Result<Vec<NotificationLogEntry>, LogError> {
+        let rows = self.client().query(
+            "SELECT id, notifier, event, created_at, sent_at, attempts, last_error FROM notifications
+             WHERE escalation_id = $1 ORDER BY id",
+            &[&(escalation_id as i64)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(NotificationLogEntry {
+                    id: r.get(0),
+                    notifier: r.get(1),
+                    event: from_json(
+                        "notification event",
+                        &format!("\"{}\"", r.get::<_, &str>(2)),
+                    )?,
+                    created_at: from_ms(r.get(3)),
+                    sent_at: r.get::<_, Option<i64>>(4).map(from_ms),
+                    attempts: r.get::<_, i32>(5) as u32,
+                    last_error: r.get(6),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! The decision log on real SQLite and PostgreSQL, and the decision task end to end with a
+//! real webhook receiver, across a restart.
+
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
+
+use outpost_shared::{
+    AgentId, CheckId, CheckSpec, EscalationList, EscalationState, HumanDuration, ResultRecord,
+    SiteId, Status,
+};
+
+use super::*;
+use crate::{
+    engine::{EngineSettings, Event},
+    notify::{NotifierKind, NotifierTarget, Sender},
+};
+
+fn site() -> SiteId {
+    SiteId::new("plant-leeds").expect("valid")
+}
+fn agent() -> AgentId {
+    AgentId::new("line3-pc").expect("valid")
+}
+
+fn birth() -> Event {
+    Event::Birth {
+        site: site(),
+        agent: agent(),
+        checks: vec![CheckSpec {
+            id: CheckId::new("router").expect("valid"),
+            kind: "ping".into(),
+            title: "Main router".into(),
+            interval: HumanDuration::from_secs(1),
+            fail_after: 2,
+            recover_after: 1,
+            local_window: HumanDuration::from_secs(0),
+            escalate_warn: false,
+            runbook: vec!["Switch it off and on.".into()],
+            depends_on: vec![],
+            thresholds: std::collections::BTreeMap::default(),
+        }],
+        at: Timestamp::now(),
+    }
+}
+
+fn result(seq: u64, status: Status) -> Event {
+    Event::Result {
+        site: site(),
+        agent: agent(),
+        seq,
+        ts: Timestamp::now(),
+        result: ResultRecord {
+            check: CheckId::new("router").expect("valid"),
+            status,
+            summary: format!("router {status}"),
+            metrics: std::collections::BTreeMap::default(),
+            historical: false,
+        },
+        at: Timestamp::now(),
+    }
+}
+
+#[derive(Default)]
+struct Lists(Mutex<Vec<EscalationList>>);
+
+impl EscalationSink for Lists {
+    fn publish(&self, list: EscalationList) {
+        self.0.lock().expect("test lock").push(list);
+    }
+}
+
+async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    use axum::{Json, Router, http::StatusCode, routing::post};
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = got.clone();
+    let app = Router::new().route(
+        "/hook",
+        post(move |Json(v): Json<serde_json::Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("test lock").push(v);
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+async fn decider(log: Arc<dyn DecisionLog>, url: &str, lists: Arc<Lists>) -> Decider {
+    let reader = log.clone();
+    let engine = tokio::task::spawn_blocking(move || {
+        restore_engine(reader.as_ref(), EngineSettings::default(), Timestamp::now())
+    })
+    .await
+    .expect("task")
+    .expect("restore");
+    Decider {
+        engine: Arc::new(RwLock::new(engine)),
+        log,
+        sink: lists,
+        context: Arc::new(NoContext),
+        hub: tokio::sync::broadcast::channel(16).0,
+        notifiers: vec![NotifierTarget {
+            kind: NotifierKind::Webhook,
+            url: url.to_owned(),
+            routing_key: None,
+        }],
+        wake: Arc::new(tokio::sync::Notify::new()),
+        dashboard_url: None,
+    }
+}
+
+async fn wait_for(got: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) {
+    for _ in 0..100 {
+        if got.lock().expect("test lock").len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn lifecycle_across_restart(
+    log_a: Arc<dyn DecisionLog>,
+    reopen: impl Fn() -> Arc<dyn DecisionLog>,
+) {
+    let (url, got) = receiver().await;
+    let lists = Arc::new(Lists::default());
+    let d = decider(log_a.clone(), &url, lists.clone()).await;
+    d.step(vec![
+        Event::Presence {
+            site: site(),
+            agent: agent(),
+            online: true,
+            at: Timestamp::now(),
+        },
+        birth(),
+    ])
+    .await;
+    d.step(vec![result(1, Status::Fail), result(2, Status::Fail)])
+        .await;
+    let stats = Arc::new(DeliveryStats::default());
+    let cancel = CancellationToken::new();
+    let sender = Sender::new(Duration::from_secs(5)).expect("client");
+    let task = tokio::spawn(deliver(
+        log_a.clone(),
+        sender.clone(),
+        d.wake.clone(),
+        stats.clone(),
+        cancel.clone(),
+    ));
+    wait_for(&got, 1).await;
+    cancel.cancel();
+    let _ = task.await;
+    assert_eq!(got.lock().expect("test lock").len(), 1);
+    assert_eq!(got.lock().expect("test lock")[0]["event"], "escalated");
+    assert_eq!(
+        got.lock().expect("test lock")[0]["dedup_key"],
+        "outpost:plant-leeds:line3-pc:router:1"
+    );
+    let published = lists
+        .0
+        .lock()
+        .expect("test lock")
+        .last()
+        .cloned()
+        .expect("a list was published");
+    assert_eq!(published.escalations[0].state, EscalationState::Escalated);
+    drop(d);
+
+    // Restart: the escalation is still open, nothing is re-sent, recovery resolves it once.
+    let log_b = reopen();
+    let d = decider(log_b.clone(), &url, lists).await;
+    assert_eq!(d.read().escalations().filter(|e| e.is_open()).count(), 1);
+    d.step(vec![result(3, Status::Ok)]).await;
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(deliver(
+        log_b.clone(),
+        sender,
+        d.wake.clone(),
+        stats,
+        cancel.clone(),
+    ));
+    wait_for(&got, 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    cancel.cancel();
+    let _ = task.await;
+    let events: Vec<_> = got
+        .lock()
+        .expect("test lock")
+        .iter()
+        .map(|v| v["event"].clone())
+        .collect();
+    assert_eq!(events, ["escalated", "resolved"]);
+    let reader = log_b.clone();
+    let (backlog, history, esc) = tokio::task::spawn_blocking(move || {
+        (
+            reader.backlog(),
+            reader.notifications_of(1),
+            reader.escalation(1),
+        )
+    })
+    .await
+    .expect("task");
+    assert_eq!(backlog.expect("backlog"), 0);
+    let history = history.expect("history");
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|h| h.sent_at.is_some()));
+    let esc = esc.expect("read").expect("stored");
+    assert_eq!(esc.fixed_by, Some(outpost_shared::FixedBy::It));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_lifecycle_across_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outpost.db");
+    let url = format!("sqlite://{}", path.display());
+    let first = open_log(&url).expect("open");
+    lifecycle_across_restart(first, || open_log(&url).expect("reopen")).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_lifecycle_across_restart() {
+    let db = tokio::task::spawn_blocking(|| outpost_tests::TempDb::create("outpost_decide"))
+        .await
+        .expect("setup");
+    let url = db.url();
+    let u = url.clone();
+    let first = tokio::task::spawn_blocking(move || open_log(&u).expect("connect"))
+        .await
+        .expect("task");
+    let reopen = move || {
+        let u = url.clone();
+        std::thread::spawn(move || open_log(&u).expect("reconnect"))
+            .join()
+            .expect("thread")
+    };
+    lifecycle_across_restart(first, reopen).await;
+    drop(db);
+}
