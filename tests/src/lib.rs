@@ -2,9 +2,14 @@
 //! temporary folders. Every helper cleans up on drop, also when the test fails.
 
 pub mod broker;
+pub mod browser;
+pub mod collector;
 pub mod pg;
 pub mod process;
+pub mod receiver;
 
 pub use broker::{Broker, BrokerKind};
+pub use collector::CollectorProcess;
 pub use pg::TempDb;
 pub use process::{bin_path, free_port, wait_for_port};
+pub use receiver::Receiver;

@@ -23,6 +23,8 @@ pub struct DeliveryStats {
     pub delivered: AtomicU64,
     /// Failed tries.
     pub failed: AtomicU64,
+    /// Notifications waiting (last count).
+    pub backlog: AtomicU64,
 }
 
 /// Runs until cancelled; `wake` is notified when new notifications were queued.
@@ -48,6 +50,12 @@ pub async fn deliver(
             }
         };
         let idle = due.is_empty();
+        if idle {
+            let counter = log.clone();
+            if let Ok(Ok(n)) = tokio::task::spawn_blocking(move || counter.backlog()).await {
+                stats.backlog.store(n, Ordering::Relaxed);
+            }
+        }
         for queued in due {
             if cancel.is_cancelled() {
                 return;

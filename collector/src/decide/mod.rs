@@ -2,6 +2,7 @@
 //! decision log, queues notifications, publishes each agent's retained `escalations` list and
 //! tells the live stream. One task owns the writes; readers share the engine behind a lock.
 
+mod context;
 mod deliver;
 mod log;
 mod postgres;
@@ -13,11 +14,12 @@ mod tests;
 
 use std::sync::{Arc, RwLock};
 
-use outpost_shared::{AgentId, CheckId, EscalationList, SiteId, Timestamp};
+use outpost_shared::{AgentId, CheckId, EscalationList, NoteAction, RecordBody, SiteId, Timestamp};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+pub use context::StoreContext;
 pub use deliver::{DeliveryStats, deliver};
 pub use log::{
     DecisionLog, LogError, NewNotification, NotificationLogEntry, QueuedNotification, Snapshot,
@@ -31,6 +33,7 @@ use crate::{
         Changes, CheckKey, Engine, EngineError, EngineSettings, Escalation, Event, Maintenance,
         NotifyEvent,
     },
+    ingest::IngestEvent,
     notify::{Notification, NotifierTarget, RecentResult, SiteNote},
 };
 
@@ -185,18 +188,31 @@ pub fn restore_engine(
 
 impl Decider {
     /// Runs until cancelled: events from ingest, commands from the API, a tick every second.
+    /// Events already queued are taken together and committed in one transaction.
     pub async fn run(
         self,
-        mut events: mpsc::Receiver<Vec<Event>>,
+        mut ingest: mpsc::Receiver<IngestEvent>,
         mut commands: mpsc::Receiver<Command>,
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut ingest_open = true;
         loop {
             tokio::select! {
                 () = cancel.cancelled() => break,
-                Some(batch) = events.recv() => { self.step(batch).await; }
+                event = ingest.recv(), if ingest_open => {
+                    let Some(event) = event else {
+                        ingest_open = false;
+                        continue;
+                    };
+                    let mut events = events_from(event);
+                    while events.len() < 5_000 {
+                        let Ok(more) = ingest.try_recv() else { break };
+                        events.extend(events_from(more));
+                    }
+                    self.step(events).await;
+                }
                 Some(command) = commands.recv() => self.command(command).await,
                 _ = tick.tick() => { self.step(vec![Event::Tick { now: Timestamp::now() }]).await; }
             }
@@ -301,14 +317,28 @@ impl Decider {
     /// Persists a step, then tells the sites, the stream and the notifiers.
     async fn commit(&self, changes: Changes) {
         let now = Timestamp::now();
-        let (step, lists, stream) = self.prepare(&changes, now);
+        let (mut step, pending, lists, stream) = self.prepare(&changes, now);
         let log = self.log.clone();
-        let saved = tokio::task::spawn_blocking(move || log.save(&step)).await;
+        let context = self.context.clone();
+        let notifiers = self.notifiers.clone();
+        // The context reads and the write are blocking store calls: off the async threads.
+        let saved = tokio::task::spawn_blocking(move || {
+            for mut notification in pending {
+                let e = &notification.escalation;
+                let since = crate::engine::sub(e.opened_at, std::time::Duration::from_secs(3600));
+                notification.recent = context.recent(&e.site, &e.agent, &e.check, 10);
+                notification.notes = context.notes(&e.site, &e.agent, &e.check, since);
+                step.notifications.extend(render(&notifiers, &notification));
+            }
+            log.save(&step)
+        })
+        .await;
         match saved {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "could not persist escalation changes; they live in memory until the next step succeeds");
-            }
+            Ok(Err(e)) => tracing::error!(
+                error = %e,
+                "could not persist escalation changes; they live in memory until the next step succeeds"
+            ),
             Err(e) => tracing::error!(error = %e, "the persistence task failed"),
         }
         for list in lists {
@@ -322,11 +352,17 @@ impl Decider {
         }
     }
 
+    #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
         changes: &Changes,
         now: Timestamp,
-    ) -> (Step, Vec<EscalationList>, Vec<StreamEvent>) {
+    ) -> (
+        Step,
+        Vec<Notification>,
+        Vec<EscalationList>,
+        Vec<StreamEvent>,
+    ) {
         let engine = self.read();
         let mut step = Step {
             agents: Vec::new(),
@@ -359,6 +395,7 @@ impl Decider {
             .filter_map(|id| engine.maintenance(*id).cloned())
             .collect();
         let mut stream = Vec::new();
+        let mut pending = Vec::new();
         let mut announced = std::collections::BTreeSet::new();
         for (id, event) in &changes.notify {
             let Some(esc) = engine.escalation(*id) else {
@@ -371,25 +408,7 @@ impl Decider {
                 agent: esc.agent.clone(),
                 escalation: esc.view(),
             });
-            let notification = self.notification(&engine, esc, *event, now);
-            for (i, target) in self.notifiers.iter().enumerate() {
-                if let Some(request) = target.render(&notification) {
-                    step.notifications.push(NewNotification {
-                        escalation_id: *id,
-                        event: *event,
-                        notifier: format!(
-                            "{}#{i}",
-                            serde_json::to_value(target.kind)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                                .unwrap_or_default()
-                        ),
-                        dedup_key: notification.dedup_key.clone(),
-                        url: request.url,
-                        body: request.body,
-                    });
-                }
-            }
+            pending.push(self.notification(&engine, esc, *event, now));
         }
         for esc in &step.escalations {
             if !announced.contains(&esc.id) {
@@ -417,7 +436,7 @@ impl Decider {
                     .collect(),
             })
             .collect();
-        (step, lists, stream)
+        (step, pending, lists, stream)
     }
 
     /// Builds the full context for one notification.
@@ -448,7 +467,6 @@ impl Decider {
                 p.as_ref().map(|p| p.runbook.clone()).unwrap_or_default(),
             ),
         };
-        let since = crate::engine::sub(esc.opened_at, std::time::Duration::from_secs(3600));
         Notification {
             dedup_key: esc.dedup_key(),
             event,
@@ -456,13 +474,90 @@ impl Decider {
             escalation: esc.clone(),
             check_title: title,
             runbook,
-            recent: self.context.recent(&esc.site, &esc.agent, &esc.check, 10),
-            notes: self.context.notes(&esc.site, &esc.agent, &esc.check, since),
+            recent: Vec::new(),
+            notes: Vec::new(),
             dashboard_url: self
                 .dashboard_url
                 .as_ref()
                 .map(|base| format!("{}/#/escalations/{}", base.trim_end_matches('/'), esc.id)),
         }
+    }
+}
+
+/// Renders one notification for every notifier that wants it.
+fn render(notifiers: &[NotifierTarget], n: &Notification) -> Vec<NewNotification> {
+    notifiers
+        .iter()
+        .enumerate()
+        .filter_map(|(i, target)| {
+            let request = target.render(n)?;
+            Some(NewNotification {
+                escalation_id: n.escalation.id,
+                event: n.event,
+                notifier: format!("{}#{i}", target.kind.as_str()),
+                dedup_key: n.dedup_key.clone(),
+                url: request.url,
+                body: request.body,
+            })
+        })
+        .collect()
+}
+
+/// What one ingest event means to the engine: presence, catalogue, results, planned work.
+pub fn events_from(event: IngestEvent) -> Vec<Event> {
+    match event {
+        IngestEvent::Birth { birth, at } => vec![Event::Birth {
+            site: birth.site,
+            agent: birth.agent,
+            checks: birth.checks,
+            at,
+        }],
+        IngestEvent::Presence {
+            site,
+            agent,
+            state,
+            at,
+        } => vec![Event::Presence {
+            site,
+            agent,
+            online: state == outpost_shared::PresenceState::Online,
+            at,
+        }],
+        IngestEvent::Records {
+            site,
+            agent,
+            records,
+            at,
+            ..
+        } => records
+            .into_iter()
+            .filter_map(|record| match record.body {
+                RecordBody::Result(result) => Some(Event::Result {
+                    site: site.clone(),
+                    agent: agent.clone(),
+                    seq: record.seq,
+                    ts: record.ts,
+                    result,
+                    at,
+                }),
+                RecordBody::Note(note) => match note.action {
+                    NoteAction::PlannedWork => Some(Event::PlannedWork {
+                        site: site.clone(),
+                        agent: agent.clone(),
+                        until: note.until,
+                        at,
+                    }),
+                    NoteAction::PlannedWorkEnded => Some(Event::PlannedWork {
+                        site: site.clone(),
+                        agent: agent.clone(),
+                        until: None,
+                        at,
+                    }),
+                    _ => None,
+                },
+                RecordBody::Gap(_) => None,
+            })
+            .collect(),
     }
 }
 

@@ -137,6 +137,18 @@ pub struct Request {
     pub body: serde_json::Value,
 }
 
+impl NotifierKind {
+    /// The config name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Webhook => "webhook",
+            Self::Alertmanager => "alertmanager",
+            Self::Slack => "slack",
+            Self::Pagerduty => "pagerduty",
+        }
+    }
+}
+
 impl NotifierTarget {
     /// The request this notifier sends for `n`, or `None` when it does not care about the event
     /// (the site team's window is not IT's business, except for the generic webhook).

@@ -1,0 +1,101 @@
+//! `run`: the agent's main loop until SIGTERM or Ctrl-C.
+
+use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use outpost_agent::{
+    checks::RunContext,
+    live::Live,
+    outbox::OutboxLimits,
+    outbox_handle::SharedOutbox,
+    publisher::{Publisher, Tuning},
+    scheduler::{DEFAULT_CONCURRENCY, Scheduler},
+};
+use tokio_util::sync::CancellationToken;
+
+/// Runs the agent; exit 2 on a bad config, 1 on a failure to start.
+pub async fn run(path: &Path) -> ExitCode {
+    let config = match super::load(path) {
+        Ok(c) => Arc::new(c),
+        Err(code) => return code,
+    };
+    match run_config(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_config(config: Arc<Config>) -> anyhow::Result<()> {
+    let outbox = SharedOutbox::open(
+        &config.outbox.dir,
+        OutboxLimits {
+            max_size: config.outbox.max_size.bytes(),
+            max_age: config.outbox.max_age.get(),
+        },
+    )
+    .with_context(|| format!("opening the outbox in {}", config.outbox.dir.display()))?;
+    let live = Live::new(config.catalogue(), Some(outbox.clone()));
+    let ctx = RunContext {
+        live: live.clone(),
+        timezone: config.timezone.clone(),
+        started_at: live.started_at(),
+        state_dir: config.outbox.dir.parent().map(Path::to_path_buf),
+    };
+    tracing::info!(
+        site = %config.site, agent = %config.agent, checks = config.checks.len(),
+        epoch = outbox.epoch(), "outpost-agent {} starting", outpost_agent::VERSION
+    );
+    let cancel = CancellationToken::new();
+    let scheduler = Scheduler::new(config.checks.clone(), ctx, DEFAULT_CONCURRENCY);
+    let scheduler = tokio::spawn(scheduler.run(cancel.clone()));
+    let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
+    let mut publisher = tokio::spawn(publisher.run(cancel.clone()));
+
+    tokio::select! {
+        () = shutdown_signal() => tracing::info!("stopping"),
+        ended = &mut publisher => {
+            cancel.cancel();
+            return match ended {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(err)) => Err(err).context("connecting to the broker"),
+                Err(join) => Err(anyhow::anyhow!("the publisher stopped: {join}")),
+            };
+        }
+    }
+    cancel.cancel();
+    // Results are durable in the outbox already; give tasks a moment to say goodbye.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        let _ = publisher.await;
+        let _ = scheduler.await;
+    })
+    .await;
+    Ok(())
+}
+
+use outpost_agent::config::Config;
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; Ctrl-C still stops the agent");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

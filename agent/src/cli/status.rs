@@ -1,0 +1,109 @@
+//! `status`: the running agent's local page, in the terminal.
+
+use std::{process::ExitCode, time::Duration};
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+/// Fetches `GET {url}/api/v1/status` and prints it readably.
+pub async fn status(url: &str) -> ExitCode {
+    let endpoint = format!("{}/api/v1/status", url.trim_end_matches('/'));
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("error: cannot set up the web client: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let response = match client.get(&endpoint).send().await {
+        Ok(r) => r,
+        Err(err) if err.is_connect() => {
+            eprintln!(
+                "error: no agent answers at {url} (connection refused or unreachable). Is \
+                 `outpost-agent run` running, and is [local] listen set to this address? \
+                 Use --url to point elsewhere."
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(err) => {
+            eprintln!("error: asking {endpoint} failed: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !response.status().is_success() {
+        eprintln!("error: {endpoint} answered HTTP {}", response.status());
+        return ExitCode::FAILURE;
+    }
+    match response.json::<Value>().await {
+        Ok(value) => {
+            print!("{}", render(&value));
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {endpoint} did not send status JSON: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Renders the status JSON (the live snapshot) as text; unknown shapes print as JSON.
+pub fn render(value: &Value) -> String {
+    let Some(checks) = value.get("checks").and_then(Value::as_array) else {
+        return serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
+    };
+    let mut out = String::new();
+    match value.get("connection") {
+        Some(Value::Object(c)) if c.get("connected") == Some(&Value::Bool(true)) => {
+            out.push_str("Collector link: connected\n");
+        }
+        Some(Value::Object(c)) => {
+            let since = c.get("since").and_then(Value::as_str).unwrap_or("?");
+            let why = c
+                .get("last_error")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            let _ = writeln!(out, "Collector link: offline since {since} ({why})");
+        }
+        _ => out.push_str("Collector link: not tried yet\n"),
+    }
+    out.push('\n');
+    let results = value.get("results");
+    for check in checks {
+        let id = check.get("id").and_then(Value::as_str).unwrap_or("?");
+        let title = check.get("title").and_then(Value::as_str).unwrap_or(id);
+        let result = results.and_then(|r| r.get(id));
+        let status = result
+            .and_then(|r| r.get("status"))
+            .and_then(Value::as_str)
+            .unwrap_or("pending")
+            .to_uppercase();
+        let summary = result
+            .and_then(|r| r.get("summary"))
+            .and_then(Value::as_str)
+            .unwrap_or("Not run yet.");
+        let _ = writeln!(out, "{status:<7} {title}\n        {summary}");
+    }
+    if let Some(list) = value
+        .get("escalations")
+        .and_then(|e| e.get("escalations"))
+        .and_then(Value::as_array)
+        .filter(|l| !l.is_empty())
+    {
+        out.push_str("\nEscalations:\n");
+        for e in list {
+            let get = |k| e.get(k).and_then(Value::as_str).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                get("check"),
+                get("state"),
+                get("summary")
+            );
+        }
+    }
+    out
+}

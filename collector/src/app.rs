@@ -1,0 +1,301 @@
+//! Wiring: the embedded broker (when no `[mqtt]`), the store, ingest, the decision task and
+//! notification delivery, the HTTP API, and retention, all stopped by one `CancellationToken`.
+
+use std::{
+    path::Path,
+    sync::{Arc, RwLock, atomic::Ordering},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use outpost_shared::{AgentTopic, EscalationList, Timestamp, TopicKind};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    api::{self, ApiState, Tokens},
+    broker,
+    config::Config,
+    decide::{self, Decider, DeliveryStats, EscalationSink, StoreContext, deliver},
+    engine::{Engine, Event},
+    ingest::{self, IngestSettings},
+    metrics::Metrics,
+    notify::{NotifierTarget, Sender},
+    store::{self, ResultQuery, Store},
+};
+
+/// Events queued between ingest and the engine; when full, ingest waits (backpressure).
+const EVENT_QUEUE: usize = 1024;
+
+/// How often raw results past retention are folded into hourly counts.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// After a crash, results stored in this window are fed to the engine again (it ignores what
+/// it already saw), so nothing committed by ingest escapes the engine.
+const CATCH_UP: Duration = Duration::from_secs(15 * 60);
+
+/// Runs the collector until `shutdown` is cancelled, then stops every part in order.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    if config.mqtt.is_none() {
+        broker::start(config.broker.listen).context("starting the embedded MQTT broker")?;
+        tracing::info!(listen = %config.broker.listen, "embedded MQTT broker started");
+    }
+    let http = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen for HTTP on {}: is another collector running? Set [http] listen to a free address",
+                config.http.listen
+            )
+        })?;
+    let tokens = read_tokens(&config)?;
+    let url = config.store.url.clone();
+    let (store, log) = tokio::task::spawn_blocking(move || {
+        let store = store::open(&url)?;
+        let log = decide::open_log(&url)?;
+        Ok::<_, anyhow::Error>((store, log))
+    })
+    .await
+    .context("opening the store")?
+    .with_context(|| format!("opening the store {}", config.store.url))?;
+    tracing::info!(url = %config.store.url, "store ready");
+
+    let settings = config.engine_settings();
+    let reader = log.clone();
+    let engine = tokio::task::spawn_blocking(move || {
+        decide::restore_engine(reader.as_ref(), settings, Timestamp::now())
+    })
+    .await
+    .context("loading escalations")?
+    .context("loading escalations")?;
+    let engine = Arc::new(RwLock::new(engine));
+
+    let ingest_settings = IngestSettings::from_config(&config).context("setting up MQTT")?;
+    let metrics = Arc::new(Metrics::new());
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let ingest = ingest::start(
+        &ingest_settings,
+        store.clone(),
+        events_tx,
+        metrics.clone(),
+        shutdown.clone(),
+    );
+
+    let hub = broadcast::channel(1024).0;
+    let (commands_tx, commands_rx) = mpsc::channel(64);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let delivery_stats = Arc::new(DeliveryStats::default());
+    let decider = Decider {
+        engine: engine.clone(),
+        log: log.clone(),
+        sink: Arc::new(MqttSink(ingest.client.clone())),
+        context: Arc::new(StoreContext(store.clone())),
+        hub: hub.clone(),
+        notifiers: config
+            .notifiers
+            .iter()
+            .map(|n| NotifierTarget {
+                kind: n.kind,
+                url: n.url.clone(),
+                routing_key: n.routing_key.clone(),
+            })
+            .collect(),
+        wake: wake.clone(),
+        dashboard_url: config.escalation.dashboard_url.clone(),
+    };
+    decider.step(catch_up(&store).await).await;
+    let decide_task = tokio::spawn(decider.run(events_rx, commands_rx, shutdown.clone()));
+    let sender =
+        Sender::new(Duration::from_secs(10)).context("setting up the HTTP client for notifiers")?;
+    let delivery = tokio::spawn(deliver(
+        log.clone(),
+        sender,
+        wake,
+        delivery_stats.clone(),
+        shutdown.clone(),
+    ));
+
+    let state = ApiState {
+        engine: engine.clone(),
+        log: log.clone(),
+        store: store.clone(),
+        commands: commands_tx,
+        hub,
+        tokens,
+        metrics: renderer(metrics.clone(), delivery_stats, engine),
+    };
+    let app = api::router(state);
+    tracing::info!(listen = %config.http.listen, "API and dashboard ready");
+    let stop = shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(http, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    let retention = tokio::spawn(retention(
+        store.clone(),
+        config.store.retention.get(),
+        shutdown.clone(),
+    ));
+
+    ingest.join().await;
+    let _ = decide_task.await;
+    let _ = delivery.await;
+    let _ = http_task.await;
+    let _ = retention.await;
+    // The PostgreSQL clients must not be dropped on an async thread.
+    let _ = tokio::task::spawn_blocking(move || drop((store, log))).await;
+    tracing::info!("collector stopped");
+    Ok(())
+}
+
+/// The retained escalation list of an agent, published on the collector's MQTT connection.
+struct MqttSink(rumqttc::AsyncClient);
+
+impl EscalationSink for MqttSink {
+    fn publish(&self, list: EscalationList) {
+        let topic = AgentTopic::new(&list.site, &list.agent, TopicKind::Escalations).to_string();
+        let payload = outpost_shared::encode(&list);
+        if let Err(e) = self
+            .0
+            .try_publish(topic, rumqttc::QoS::AtLeastOnce, true, payload)
+        {
+            tracing::warn!(site = %list.site, agent = %list.agent, error = %e, "escalation list not published now; the next change publishes it again");
+        }
+    }
+}
+
+/// Results stored in the last [`CATCH_UP`], oldest first, as engine events.
+async fn catch_up(store: &Arc<dyn Store>) -> Vec<Event> {
+    let store = store.clone();
+    let since = crate::engine::sub(Timestamp::now(), CATCH_UP);
+    let rows = tokio::task::spawn_blocking(move || {
+        store.results(&ResultQuery {
+            since: Some(since),
+            limit: 100_000,
+            ..ResultQuery::default()
+        })
+    })
+    .await;
+    let Ok(Ok(mut rows)) = rows else {
+        tracing::warn!("could not read recent results to catch the engine up");
+        return Vec::new();
+    };
+    rows.reverse();
+    let now = Timestamp::now();
+    rows.into_iter()
+        .map(|r| Event::Result {
+            site: r.site,
+            agent: r.agent,
+            seq: r.seq,
+            ts: r.ts,
+            result: r.result,
+            at: now,
+        })
+        .collect()
+}
+
+/// Reads the API tokens; warns when a token file is readable by everyone.
+fn read_tokens(config: &Config) -> anyhow::Result<Tokens> {
+    let read = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
+        let Some(path) = path else { return Ok(None) };
+        warn_if_world_readable(path);
+        let token = std::fs::read_to_string(path)
+            .with_context(|| format!("reading the token file {}", path.display()))?
+            .trim()
+            .to_owned();
+        anyhow::ensure!(
+            !token.is_empty(),
+            "the token file {} is empty",
+            path.display()
+        );
+        Ok(Some(token))
+    };
+    Ok(Tokens {
+        read: read(&config.http.read_token_file)?,
+        write: read(&config.http.write_token_file)?,
+    })
+}
+
+/// Secrets readable by every local user deserve a warning at start.
+pub fn warn_if_world_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o004 != 0
+    {
+        tracing::warn!(file = %path.display(), "this secret is readable by every user on the machine: chmod 600 it");
+    }
+}
+
+fn renderer(
+    metrics: Arc<Metrics>,
+    delivery: Arc<DeliveryStats>,
+    engine: Arc<RwLock<Engine>>,
+) -> api::MetricsRenderer {
+    Arc::new(move || {
+        use std::fmt::Write as _;
+        let mut out = metrics.render();
+        let engine = engine
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _ = writeln!(
+            out,
+            "# HELP outpost_escalations_open Open escalations by state.\n# TYPE outpost_escalations_open gauge"
+        );
+        for state in ["failing", "local", "escalated", "acknowledged"] {
+            let n = engine
+                .escalations()
+                .filter(|e| e.state.as_str() == state)
+                .count();
+            let _ = writeln!(out, "outpost_escalations_open{{state=\"{state}\"}} {n}");
+        }
+        let online = engine.agents().filter(|(_, a)| a.online).count();
+        let _ = writeln!(
+            out,
+            "# HELP outpost_agents_online Agents online.\n# TYPE outpost_agents_online gauge\noutpost_agents_online {online}"
+        );
+        let _ = writeln!(
+            out,
+            "# HELP outpost_notifications_total Notification deliveries.\n# TYPE outpost_notifications_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "outpost_notifications_total{{outcome=\"delivered\"}} {}",
+            delivery.delivered.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "outpost_notifications_total{{outcome=\"failed\"}} {}",
+            delivery.failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP outpost_notification_backlog Notifications waiting for delivery.\n# TYPE outpost_notification_backlog gauge\noutpost_notification_backlog {}",
+            delivery.backlog.load(Ordering::Relaxed)
+        );
+        out
+    })
+}
+
+/// Folds expired raw results into hourly counts, at start and then every hour.
+async fn retention(store: Arc<dyn Store>, keep: Duration, shutdown: CancellationToken) {
+    loop {
+        let cutoff = crate::engine::sub(Timestamp::now(), keep);
+        let s = store.clone();
+        match tokio::task::spawn_blocking(move || s.prune(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                tracing::info!(deleted = n, %cutoff, "expired raw results folded into hourly counts");
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "retention failed; retrying later"),
+            Err(e) => tracing::warn!(error = %e, "retention task failed"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! The MQTT loop: keeps the connection polled, subscribes on every fresh session, validates
+//! each message and hands good ones to the writer. At shutdown it lets the writer finish,
+//! publishes the collector's offline state and disconnects.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use outpost_shared::{Presence, TopicKind, encode, topic::COLLECTOR_STATE};
+use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
+use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::{validate::classify, writer::Pending};
+use crate::metrics::{Metrics, RejectReason};
+
+/// What the loop needs besides the connection.
+pub struct LoopSettings {
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// Larger payloads are dropped.
+    pub max_payload: usize,
+    /// Cancelled at shutdown.
+    pub shutdown: CancellationToken,
+}
+
+/// Remembers which (source, reason) pairs were logged, so a misbehaving agent produces one
+/// log line per reason rather than one per message. Bounded: past the cap nothing new is logged
+/// (the counters still count).
+struct LogOnce {
+    seen: HashSet<(String, RejectReason)>,
+}
+
+impl LogOnce {
+    const CAP: usize = 10_000;
+
+    fn first(&mut self, source: &str, reason: RejectReason) -> bool {
+        if self.seen.len() >= Self::CAP {
+            return false;
+        }
+        self.seen.insert((source.to_owned(), reason))
+    }
+}
+
+/// Runs until `shutdown` is cancelled, then closes down in order.
+pub async fn run(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    to_writer: mpsc::Sender<Pending>,
+    writer: JoinHandle<()>,
+    settings: LoopSettings,
+) {
+    let LoopSettings {
+        metrics,
+        max_payload,
+        shutdown,
+    } = settings;
+    let mut logged = LogOnce {
+        seen: HashSet::new(),
+    };
+    let mut failures = 0u32;
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                failures = 0;
+                metrics.mqtt_connected();
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the MQTT broker"
+                );
+                on_connect(&client, ack.session_present);
+            }
+            Ok(Event::Incoming(Packet::Publish(publish))) => {
+                metrics.message_received();
+                let at = jiff::Timestamp::now();
+                match classify(&publish.topic, &publish.payload, max_payload) {
+                    Ok(item) => {
+                        let pending = Pending { item, publish, at };
+                        // Backpressure: while the writer is full, the connection is not read.
+                        tokio::select! {
+                            sent = to_writer.send(pending) => if sent.is_err() { break },
+                            () = shutdown.cancelled() => break,
+                        }
+                    }
+                    Err(rejection) => {
+                        metrics.rejected(rejection.reason);
+                        if logged.first(&rejection.source, rejection.reason) {
+                            tracing::warn!(
+                                source = %rejection.source,
+                                reason = rejection.reason.as_str(),
+                                "dropping a message (further ones like it from this source are only counted): {}",
+                                rejection.detail
+                            );
+                        }
+                        // Dropped for good: acknowledge so the broker does not redeliver it.
+                        let _ = client.try_ack(&publish);
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 || failures.is_power_of_two() {
+                    tracing::warn!(error = %e, attempts = failures, "MQTT connection failed; retrying");
+                }
+                let pause = Duration::from_millis(200 * u64::from(failures.min(25)));
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+    close(eventloop, client, to_writer, writer).await;
+}
+
+fn on_connect(client: &AsyncClient, session_present: bool) {
+    let _ = client.try_publish(
+        COLLECTOR_STATE,
+        QoS::AtLeastOnce,
+        true,
+        encode(&Presence::ONLINE),
+    );
+    // A persistent session keeps its subscriptions; subscribing again would replay every
+    // retained birth and state for nothing.
+    if !session_present {
+        let filters = [TopicKind::Birth, TopicKind::State, TopicKind::Records]
+            .map(|k| SubscribeFilter::new(k.filter_all(), QoS::AtLeastOnce));
+        if let Err(e) = client.try_subscribe_many(filters) {
+            tracing::error!(error = %e, "cannot subscribe to agent topics");
+        }
+    }
+}
+
+/// Lets the writer flush and acknowledge (still polling, so its acks go out), then says
+/// goodbye. Messages arriving meanwhile are not acknowledged: the broker keeps them.
+async fn close(
+    mut eventloop: EventLoop,
+    client: AsyncClient,
+    to_writer: mpsc::Sender<Pending>,
+    mut writer: JoinHandle<()>,
+) {
+    drop(to_writer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            _ = &mut writer => break,
+            () = tokio::time::sleep_until(deadline) => {
+                tracing::warn!("store writer did not finish in time; unacknowledged messages stay at the broker");
+                writer.abort();
+                break;
+            }
+            event = eventloop.poll() => if event.is_err() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            },
+        }
+    }
+    let _ = client.try_publish(
+        COLLECTOR_STATE,
+        QoS::AtLeastOnce,
+        true,
+        encode(&Presence::OFFLINE),
+    );
+    let _ = client.try_disconnect();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    loop {
+        let event = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => break,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    tracing::info!("ingest stopped");
+}

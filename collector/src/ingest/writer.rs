@@ -1,0 +1,205 @@
+//! The writer: gathers validated messages for a few milliseconds, stores them on a blocking
+//! thread in one go, then acknowledges them to the broker, publishes each touched agent's ack
+//! watermark and tells the engine what is new. A failed write is retried (with the messages
+//! still unacknowledged) until it succeeds or the collector stops.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use outpost_shared::{Ack, AgentId, AgentTopic, PROTOCOL_VERSION, SiteId, TopicKind, encode};
+use rumqttc::{AsyncClient, Publish, QoS};
+use tokio::{sync::mpsc, time::Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::{IngestEvent, validate::Inbound};
+use crate::{
+    metrics::Metrics,
+    store::{BatchWrite, Store, StoreError},
+};
+
+/// A validated message waiting to be stored, with the publish to acknowledge afterwards.
+pub struct Pending {
+    /// What it says.
+    pub item: Inbound,
+    /// The MQTT publish (for the PUBACK).
+    pub publish: Publish,
+    /// When it arrived.
+    pub at: jiff::Timestamp,
+}
+
+/// The writer's collaborators.
+pub struct Writer {
+    /// Where to store.
+    pub store: Arc<dyn Store>,
+    /// For PUBACKs and ack watermarks.
+    pub client: AsyncClient,
+    /// To the engine.
+    pub events: mpsc::Sender<IngestEvent>,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// How long to gather before writing.
+    pub window: Duration,
+    /// Write as soon as this many records are gathered.
+    pub max_records: usize,
+    /// Stops retries of a failing store.
+    pub shutdown: CancellationToken,
+}
+
+/// Runs until the loop closes the channel and everything received is handled.
+pub async fn run(mut from_loop: mpsc::Receiver<Pending>, writer: Writer) {
+    while let Some(first) = from_loop.recv().await {
+        let mut records = first.item.records();
+        let mut pending = vec![first];
+        let deadline = Instant::now() + writer.window;
+        while records < writer.max_records {
+            match tokio::time::timeout_at(deadline, from_loop.recv()).await {
+                Ok(Some(next)) => {
+                    records += next.item.records();
+                    pending.push(next);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !writer.flush(pending).await {
+            return;
+        }
+    }
+}
+
+/// The result of storing one pending message.
+enum Stored {
+    Other,
+    Batch(BatchWrite),
+}
+
+impl Writer {
+    /// Stores, acks and emits; `false` when the collector is stopping and the write was
+    /// abandoned (the broker keeps the unacknowledged messages).
+    async fn flush(&self, pending: Vec<Pending>) -> bool {
+        let pending = Arc::new(pending);
+        let mut backoff = Duration::from_millis(100);
+        let (stored, took) = loop {
+            let store = self.store.clone();
+            let items = pending.clone();
+            let started = std::time::Instant::now();
+            let outcome = tokio::task::spawn_blocking(move || apply(&*store, &items)).await;
+            match outcome {
+                Ok(Ok(stored)) => break (stored, started.elapsed()),
+                Ok(Err(e)) => {
+                    self.metrics.store_error();
+                    tracing::error!(error = %e, retry_in = ?backoff, "cannot store received records");
+                }
+                Err(e) => {
+                    self.metrics.store_error();
+                    tracing::error!(error = %e, "store write panicked");
+                }
+            }
+            tokio::select! {
+                () = self.shutdown.cancelled() => return false,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        };
+        let (new, duplicates) = stored.iter().fold((0, 0), |(n, d), s| match s {
+            Stored::Batch(w) => (n + w.new.len() as u64, d + w.duplicates as u64),
+            Stored::Other => (n, d),
+        });
+        self.metrics.store_batch(new, duplicates, took);
+        for p in pending.iter() {
+            if let Err(e) = self.client.try_ack(&p.publish) {
+                tracing::warn!(error = %e, "cannot acknowledge a stored message; the broker will redeliver it");
+            }
+        }
+        self.publish_watermarks(&stored);
+        self.emit(&pending, stored).await;
+        true
+    }
+
+    /// Publishes the newest watermark of each agent written, retained.
+    fn publish_watermarks(&self, stored: &[Stored]) {
+        let mut latest: BTreeMap<(&SiteId, &AgentId), Ack> = BTreeMap::new();
+        for s in stored {
+            if let Stored::Batch(w) = s {
+                let ack = Ack {
+                    v: PROTOCOL_VERSION,
+                    epoch: w.epoch,
+                    seq: w.watermark,
+                };
+                latest.insert((&w.site, &w.agent), ack);
+            }
+        }
+        for ((site, agent), ack) in latest {
+            let topic = AgentTopic::new(site, agent, TopicKind::Ack).to_string();
+            if let Err(e) = self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, true, encode(&ack))
+            {
+                tracing::warn!(error = %e, %site, %agent, "cannot publish the ack watermark; the next batch will");
+            }
+        }
+    }
+
+    /// Sends the engine what happened, in arrival order. Waits when the engine is busy.
+    async fn emit(&self, pending: &[Pending], stored: Vec<Stored>) {
+        for (p, s) in pending.iter().zip(stored) {
+            let event = match (&p.item, s) {
+                (Inbound::Birth(birth), _) => IngestEvent::Birth {
+                    birth: birth.clone(),
+                    at: p.at,
+                },
+                (Inbound::Presence { site, agent, state }, _) => IngestEvent::Presence {
+                    site: site.clone(),
+                    agent: agent.clone(),
+                    state: *state,
+                    at: p.at,
+                },
+                (Inbound::Batch(_), Stored::Batch(w)) if !w.new.is_empty() => {
+                    IngestEvent::Records {
+                        site: w.site,
+                        agent: w.agent,
+                        epoch: w.epoch,
+                        records: w.new,
+                        at: p.at,
+                    }
+                }
+                _ => continue,
+            };
+            if self.events.send(event).await.is_err() {
+                return; // the engine has stopped (shutdown); storing and acking still happened
+            }
+        }
+    }
+}
+
+/// Stores in arrival order; consecutive batches go into one transaction.
+fn apply(store: &dyn Store, pending: &[Pending]) -> Result<Vec<Stored>, StoreError> {
+    let mut out = Vec::with_capacity(pending.len());
+    let mut i = 0;
+    while i < pending.len() {
+        match &pending[i].item {
+            Inbound::Birth(birth) => {
+                store.save_birth(birth, pending[i].at)?;
+                out.push(Stored::Other);
+                i += 1;
+            }
+            Inbound::Presence { site, agent, state } => {
+                store.save_presence(site, agent, *state, pending[i].at)?;
+                out.push(Stored::Other);
+                i += 1;
+            }
+            Inbound::Batch(_) => {
+                let run: Vec<_> = pending[i..]
+                    .iter()
+                    .map_while(|p| match &p.item {
+                        Inbound::Batch(b) => Some(b.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                let received = pending[i + run.len() - 1].at;
+                let written = store.write_batches(&run, received)?;
+                i += run.len();
+                out.extend(written.into_iter().map(Stored::Batch));
+            }
+        }
+    }
+    Ok(out)
+}

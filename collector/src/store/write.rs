@@ -1,0 +1,280 @@
+//! The write path, shared by both backends: idempotent inserts keyed on
+//! `(site, agent, epoch, seq)`, the ack watermark kept in the same transaction, births,
+//! presence and retention.
+
+use outpost_shared::{AgentId, Batch, Birth, PresenceState, Record, RecordBody, SiteId, Timestamp};
+
+use super::{
+    BatchWrite, StoreError, Watermark,
+    backend::{Param, Sql, Watermarks},
+};
+
+/// Microseconds since the Unix epoch, as stored.
+pub fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+/// A u64 stored bit-for-bit in a BIGINT.
+pub fn to_db(v: u64) -> Param {
+    Param::from(v as i64)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Stores batches, updating `marks` (a tentative copy: the caller keeps it only on commit).
+pub fn batches(
+    sql: &mut dyn Sql,
+    marks: &mut Watermarks,
+    batches: &[Batch],
+    received: Timestamp,
+) -> Result<Vec<BatchWrite>, StoreError> {
+    let now = micros(received);
+    let mut out = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let key = (batch.site.clone(), batch.agent.clone(), batch.epoch);
+        let mut mark = match marks.remove(&key) {
+            Some(mark) => mark,
+            None => load_watermark(sql, batch)?,
+        };
+        let mut records: Vec<&Record> = batch.records.iter().collect();
+        records.sort_by_key(|r| r.seq);
+        let mut new = Vec::new();
+        let mut duplicates = 0;
+        for record in records {
+            if insert(sql, batch, record, now)? {
+                new.push(record.clone());
+            } else {
+                duplicates += 1;
+            }
+            mark.cover(record.seq, record.seq);
+            if let RecordBody::Gap(gap) = &record.body {
+                mark.cover(gap.from_seq, gap.to_seq);
+            }
+        }
+        let id = [
+            Param::from(batch.site.as_str()),
+            Param::from(batch.agent.as_str()),
+        ];
+        sql.execute(
+            "INSERT INTO watermarks (site, agent, epoch, seq) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (site, agent, epoch) DO UPDATE SET seq = excluded.seq",
+            &[
+                id[0].clone(),
+                id[1].clone(),
+                to_db(batch.epoch),
+                to_db(mark.seq()),
+            ],
+        )?;
+        sql.execute(
+            "INSERT INTO agents (site, agent, last_seen_us) VALUES ($1, $2, $3)
+             ON CONFLICT (site, agent) DO UPDATE SET last_seen_us = excluded.last_seen_us",
+            &[id[0].clone(), id[1].clone(), Param::from(now)],
+        )?;
+        out.push(BatchWrite {
+            site: batch.site.clone(),
+            agent: batch.agent.clone(),
+            epoch: batch.epoch,
+            new,
+            duplicates,
+            watermark: mark.seq(),
+        });
+        marks.insert(key, mark);
+    }
+    Ok(out)
+}
+
+/// The watermark of an epoch as persisted, with what is stored above it; for an epoch never
+/// seen, the watermark starts just below the batch's lowest seq (or gap start), because the
+/// agent may have had earlier records acknowledged by another store (or a wiped one).
+fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreError> {
+    let key = [
+        Param::from(batch.site.as_str()),
+        Param::from(batch.agent.as_str()),
+        to_db(batch.epoch),
+    ];
+    let rows = sql.query(
+        "SELECT seq FROM watermarks WHERE site = $1 AND agent = $2 AND epoch = $3",
+        &key,
+    )?;
+    let Some(row) = rows.first() else {
+        let lowest = batch
+            .records
+            .iter()
+            .map(|r| match &r.body {
+                RecordBody::Gap(g) => g.from_seq.min(r.seq),
+                _ => r.seq,
+            })
+            .min()
+            .unwrap_or(1);
+        return Ok(Watermark::at(lowest.saturating_sub(1)));
+    };
+    let base = row.int(0)? as u64;
+    let mut mark = Watermark::at(base);
+    let mut params = key.to_vec();
+    params.push(to_db(base));
+    let stored = sql.query(
+        "SELECT seq FROM results WHERE site = $1 AND agent = $2 AND epoch = $3 AND seq > $4
+         UNION SELECT seq FROM notes WHERE site = $1 AND agent = $2 AND epoch = $3 AND seq > $4
+         UNION SELECT seq FROM gaps WHERE site = $1 AND agent = $2 AND epoch = $3 AND seq > $4",
+        &params,
+    )?;
+    for row in stored {
+        let seq = row.int(0)? as u64;
+        mark.cover(seq, seq);
+    }
+    let gaps = sql.query(
+        "SELECT from_seq, to_seq FROM gaps
+         WHERE site = $1 AND agent = $2 AND epoch = $3 AND to_seq > $4",
+        &params,
+    )?;
+    for row in gaps {
+        mark.cover(row.int(0)? as u64, row.int(1)? as u64);
+    }
+    Ok(mark)
+}
+
+/// Inserts one record unless its key is stored; returns whether it was new.
+fn insert(sql: &mut dyn Sql, batch: &Batch, record: &Record, now: i64) -> Result<bool, StoreError> {
+    let mut params = vec![
+        Param::from(batch.site.as_str()),
+        Param::from(batch.agent.as_str()),
+        to_db(batch.epoch),
+        to_db(record.seq),
+        Param::from(micros(record.ts)),
+    ];
+    let changed = match &record.body {
+        RecordBody::Result(r) => {
+            params.extend([
+                Param::from(r.check.as_str()),
+                Param::from(r.status.as_str()),
+                Param::from(r.summary.as_str()),
+                Param::from(json(&r.metrics)?),
+                Param::from(r.historical),
+            ]);
+            let mut with_received = params.clone();
+            with_received.push(Param::from(now));
+            let changed = sql.execute(
+                "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary,
+                     metrics, historical, received_us)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
+                &with_received,
+            )?;
+            if changed > 0 {
+                sql.execute(
+                    "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status,
+                         summary, metrics, historical)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
+                         seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
+                         summary = excluded.summary, metrics = excluded.metrics,
+                         historical = excluded.historical
+                     WHERE excluded.ts_us >= latest_results.ts_us",
+                    &params,
+                )?;
+            }
+            changed
+        }
+        RecordBody::Note(n) => {
+            params.extend([
+                Param::Text(n.check.as_ref().map(|c| c.as_str().to_owned())),
+                Param::from(n.by.as_str()),
+                Param::from(n.text.as_str()),
+                Param::from(n.action.as_str()),
+                Param::Int(n.until.map(micros)),
+            ]);
+            sql.execute(
+                "INSERT INTO notes (site, agent, epoch, seq, ts_us, check_id, by_name, body,
+                     action, until_us)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                &params,
+            )?
+        }
+        RecordBody::Gap(g) => {
+            params.extend([
+                to_db(g.from_seq),
+                to_db(g.to_seq),
+                to_db(g.dropped),
+                Param::from(g.reason.as_str()),
+            ]);
+            sql.execute(
+                "INSERT INTO gaps (site, agent, epoch, seq, ts_us, from_seq, to_seq, dropped,
+                     reason)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                &params,
+            )?
+        }
+    };
+    Ok(changed > 0)
+}
+
+/// Upserts an agent's birth.
+pub fn birth(sql: &mut dyn Sql, birth: &Birth, at: Timestamp) -> Result<(), StoreError> {
+    sql.execute(
+        "INSERT INTO agents (site, agent, version, epoch, host, checks, boot_time_us, started_us,
+             birth_us, last_seen_us)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+         ON CONFLICT (site, agent) DO UPDATE SET version = excluded.version,
+             epoch = excluded.epoch, host = excluded.host, checks = excluded.checks,
+             boot_time_us = excluded.boot_time_us, started_us = excluded.started_us,
+             birth_us = excluded.birth_us, last_seen_us = excluded.last_seen_us",
+        &[
+            Param::from(birth.site.as_str()),
+            Param::from(birth.agent.as_str()),
+            Param::from(birth.version.as_str()),
+            to_db(birth.epoch),
+            Param::from(json(&birth.host)?),
+            Param::from(json(&birth.checks)?),
+            Param::from(micros(birth.boot_time)),
+            Param::from(micros(birth.started_at)),
+            Param::from(micros(at)),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Upserts an agent's presence.
+pub fn presence(
+    sql: &mut dyn Sql,
+    site: &SiteId,
+    agent: &AgentId,
+    state: PresenceState,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    sql.execute(
+        "INSERT INTO agents (site, agent, online, last_seen_us) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (site, agent) DO UPDATE SET online = excluded.online,
+             last_seen_us = excluded.last_seen_us",
+        &[
+            Param::from(site.as_str()),
+            Param::from(agent.as_str()),
+            Param::from(state == PresenceState::Online),
+            Param::from(micros(at)),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Folds results older than `cutoff` into `results_hourly`, then deletes them.
+pub fn prune(sql: &mut dyn Sql, cutoff: Timestamp) -> Result<u64, StoreError> {
+    let cutoff = [Param::from(micros(cutoff))];
+    sql.execute(
+        "INSERT INTO results_hourly (site, agent, check_id, hour_us, count_ok, count_warn,
+             count_fail, count_unknown)
+         SELECT site, agent, check_id, (ts_us / 3600000000) * 3600000000,
+             SUM(CASE WHEN status = 'ok' THEN 1 ELSE 0 END),
+             SUM(CASE WHEN status = 'warn' THEN 1 ELSE 0 END),
+             SUM(CASE WHEN status = 'fail' THEN 1 ELSE 0 END),
+             SUM(CASE WHEN status = 'unknown' THEN 1 ELSE 0 END)
+         FROM results WHERE ts_us < $1
+         GROUP BY site, agent, check_id, (ts_us / 3600000000) * 3600000000
+         ON CONFLICT (site, agent, check_id, hour_us) DO UPDATE SET
+             count_ok = results_hourly.count_ok + excluded.count_ok,
+             count_warn = results_hourly.count_warn + excluded.count_warn,
+             count_fail = results_hourly.count_fail + excluded.count_fail,
+             count_unknown = results_hourly.count_unknown + excluded.count_unknown",
+        &cutoff,
+    )?;
+    sql.execute("DELETE FROM results WHERE ts_us < $1", &cutoff)
+}

@@ -1,0 +1,204 @@
+//! Ingest through a real Mosquitto: duplicates stored once, bad messages counted by reason and
+//! dropped, the retained ack watermark published, the offline state published at shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use outpost_collector::{
+    ingest::{self, IngestEvent, IngestSettings},
+    metrics::{Metrics, RejectReason},
+    store::{self, ResultQuery},
+};
+use outpost_shared::{Ack, Presence, PresenceState, decode, topic::COLLECTOR_STATE};
+use outpost_tests::Broker;
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const RECORDS: &str = "outpost/v1/site/plant-leeds/line3-pc/records";
+const ACK: &str = "outpost/v1/site/plant-leeds/line3-pc/ack";
+
+fn batch(site: &str, seqs: std::ops::RangeInclusive<u64>) -> Vec<u8> {
+    let records: Vec<String> = seqs
+        .map(|s| {
+            format!(
+                r#"{{"seq":{s},"ts":"2026-11-29T10:00:{s:02}Z","type":"result","check":"router","status":"ok","summary":"fine"}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"v":1,"site":"{site}","agent":"line3-pc","epoch":7,"records":[{}]}}"#,
+        records.join(",")
+    )
+    .into_bytes()
+}
+
+fn client(broker: &Broker, id: &str) -> (AsyncClient, EventLoop) {
+    let mut options = MqttOptions::new(id, "127.0.0.1", broker.port());
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    AsyncClient::new(options, 100)
+}
+
+/// Polls `eventloop` until a publish on `topic` satisfies `accept`, or 10 s pass.
+async fn wait_for(eventloop: &mut EventLoop, topic: &str, accept: impl Fn(&[u8]) -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let event = tokio::select! {
+            () = tokio::time::sleep_until(deadline) => return false,
+            event = eventloop.poll() => event,
+        };
+        match event {
+            Ok(Event::Incoming(Packet::Publish(p))) if p.topic == topic && accept(&p.payload) => {
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_once_acks_and_counts_bad_messages() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/outpost.db", dir.path().display());
+    let store = store::open(&url).expect("store");
+    let metrics = Arc::new(Metrics::new());
+    let (events_tx, mut events) = mpsc::channel(100);
+    let shutdown = CancellationToken::new();
+    let mut settings = IngestSettings::plain("127.0.0.1", broker.port());
+    settings.max_payload = 4096;
+    let running = ingest::start(
+        &settings,
+        store.clone(),
+        events_tx,
+        metrics.clone(),
+        shutdown.clone(),
+    );
+
+    // The collector announces itself (retained) once connected and subscribed.
+    let (watcher, mut watcher_loop) = client(&broker, "watcher");
+    watcher
+        .subscribe(COLLECTOR_STATE, QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let online = |p: &[u8]| decode::<Presence>(p).is_ok_and(|p| p.state == PresenceState::Online);
+    assert!(
+        wait_for(&mut watcher_loop, COLLECTOR_STATE, online).await,
+        "collector online"
+    );
+
+    let (agent, mut agent_loop) = client(&broker, "plant-leeds.line3-pc");
+    agent
+        .subscribe(ACK, QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let payloads: Vec<(&str, Vec<u8>)> = vec![
+        (RECORDS, batch("plant-leeds", 1..=3)),
+        (RECORDS, batch("plant-leeds", 1..=3)), // a QoS 1 duplicate / replay
+        (RECORDS, batch("plant-york", 10..=11)), // another site's ids on this topic
+        (RECORDS, b"\x00\xffgarbage".to_vec()),
+        (
+            RECORDS,
+            batch("plant-leeds", 1..=3)
+                .into_iter()
+                .chain(vec![b' '; 5000])
+                .collect(),
+        ),
+        (
+            RECORDS,
+            String::from_utf8(batch("plant-leeds", 4..=4))
+                .expect("utf8")
+                .replace("\"v\":1", "\"v\":9")
+                .into_bytes(),
+        ),
+        (
+            "outpost/v1/site/plant-leeds/line3-pc/state",
+            br#"{"v":1,"state":"online"}"#.to_vec(),
+        ),
+        (RECORDS, batch("plant-leeds", 3..=5)), // overlaps what is stored
+    ];
+    for (topic, payload) in payloads {
+        agent
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .expect("publish");
+    }
+    let acked_5 = |p: &[u8]| {
+        decode::<Ack>(p).is_ok_and(|a| {
+            a == Ack {
+                v: 1,
+                epoch: 7,
+                seq: 5,
+            }
+        })
+    };
+    assert!(
+        wait_for(&mut agent_loop, ACK, acked_5).await,
+        "retained ack 7/5"
+    );
+
+    eventually("every message handled", || metrics.messages() == 8).await;
+    let stored = store.results(&ResultQuery::default()).expect("query");
+    let mut seqs: Vec<u64> = stored.iter().map(|r| r.seq).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    eventually("counters", || metrics.records_stored() == 5).await;
+    assert_eq!(
+        metrics.duplicates(),
+        4,
+        "3 of the duplicate batch, 1 of the overlap"
+    );
+    let rejected: Vec<u64> = RejectReason::ALL
+        .iter()
+        .map(|r| metrics.rejected_count(*r))
+        .collect();
+    // json, field, version, topic, mismatch, oversize
+    assert_eq!(rejected, vec![1, 0, 1, 0, 1, 1]);
+    assert_eq!(
+        store
+            .watermark(
+                &"plant-leeds".parse().expect("id"),
+                &"line3-pc".parse().expect("id"),
+                7
+            )
+            .expect("read"),
+        Some(5)
+    );
+
+    // The engine saw each new record exactly once, in order, and the presence.
+    let mut new = Vec::new();
+    let mut online_seen = false;
+    while let Ok(event) = events.try_recv() {
+        match event {
+            IngestEvent::Records { epoch, records, .. } => {
+                assert_eq!(epoch, 7);
+                new.extend(records.iter().map(|r| r.seq));
+            }
+            IngestEvent::Presence { state, .. } => online_seen = state == PresenceState::Online,
+            IngestEvent::Birth { .. } => {}
+        }
+    }
+    assert_eq!(new, vec![1, 2, 3, 4, 5]);
+    assert!(online_seen);
+
+    // A graceful stop says goodbye: the retained state turns offline.
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.join())
+        .await
+        .expect("ingest stops in time");
+    let offline = |p: &[u8]| decode::<Presence>(p).is_ok_and(|p| p.state == PresenceState::Offline);
+    assert!(
+        wait_for(&mut watcher_loop, COLLECTOR_STATE, offline).await,
+        "collector offline"
+    );
+}

@@ -1,0 +1,419 @@
+//! The store contract, run identically against SQLite (a temp file) and PostgreSQL (a fresh
+//! database per test on 127.0.0.1:5432, dropped afterwards).
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use jiff::Timestamp;
+use outpost_collector::store::{self, ResultQuery, StatusCounts, Store};
+use outpost_shared::{
+    AgentId, Batch, Birth, CheckId, CheckSpec, GapRecord, HostFacts, HumanDuration, NoteAction,
+    NoteRecord, PresenceState, Record, RecordBody, ResultRecord, SiteId, Status,
+};
+
+/// A database for one test, removed on drop.
+enum Db {
+    Sqlite(tempfile::TempDir),
+    Postgres(String),
+}
+
+const PG_ADMIN: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+impl Db {
+    fn sqlite() -> Self {
+        Self::Sqlite(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn postgres() -> Self {
+        let nanos = Timestamp::now().as_nanosecond();
+        let name = format!(
+            "outpost_store_{}_{}",
+            std::process::id(),
+            nanos.rem_euclid(1 << 40)
+        );
+        let mut admin = ::postgres::Client::connect(PG_ADMIN, ::postgres::NoTls).expect(
+            "PostgreSQL on 127.0.0.1:5432 (user postgres, trust) is needed for store tests",
+        );
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create test database");
+        Self::Postgres(name)
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Sqlite(dir) => format!("sqlite://{}/sub/outpost.db", dir.path().display()),
+            Self::Postgres(name) => format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        }
+    }
+
+    fn open(&self) -> Arc<dyn Store> {
+        store::open(&self.url()).expect("store opens")
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Self::Postgres(name) = self
+            && let Ok(mut admin) = ::postgres::Client::connect(PG_ADMIN, ::postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+fn site() -> SiteId {
+    SiteId::new("plant-leeds").expect("valid")
+}
+
+fn agent() -> AgentId {
+    AgentId::new("line3-pc").expect("valid")
+}
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).expect("valid time")
+}
+
+fn result(seq: u64, check: &str, status: Status, secs: i64) -> Record {
+    Record {
+        seq,
+        ts: at(secs),
+        body: RecordBody::Result(ResultRecord {
+            check: CheckId::new(check).expect("valid"),
+            status,
+            summary: format!("{check} is {status}"),
+            metrics: BTreeMap::from([("rtt_ms".to_owned(), 1.5)]),
+            historical: false,
+        }),
+    }
+}
+
+fn gap(seq: u64, from_seq: u64, to_seq: u64) -> Record {
+    Record {
+        seq,
+        ts: at(0),
+        body: RecordBody::Gap(GapRecord {
+            from_seq,
+            to_seq,
+            dropped: to_seq - from_seq + 1,
+            reason: "size".into(),
+        }),
+    }
+}
+
+fn batch(epoch: u64, records: Vec<Record>) -> Batch {
+    Batch {
+        v: 1,
+        site: site(),
+        agent: agent(),
+        epoch,
+        records,
+    }
+}
+
+fn results(seqs: impl IntoIterator<Item = u64>) -> Vec<Record> {
+    seqs.into_iter()
+        .map(|s| result(s, "router", Status::Ok, s as i64))
+        .collect()
+}
+
+fn new_seqs(store: &dyn Store, b: Batch) -> (Vec<u64>, u64) {
+    let out = store.write_batches(&[b], at(100)).expect("write");
+    (out[0].new.iter().map(|r| r.seq).collect(), out[0].watermark)
+}
+
+fn idempotent_on_the_record_key(db: &Db) {
+    let store = db.open();
+    assert_eq!(
+        new_seqs(&*store, batch(7, results(1..=5))),
+        (vec![1, 2, 3, 4, 5], 5)
+    );
+    // A QoS 1 duplicate of the whole batch: nothing new.
+    let out = store
+        .write_batches(&[batch(7, results(1..=5))], at(101))
+        .expect("write");
+    assert_eq!(
+        (out[0].new.len(), out[0].duplicates, out[0].watermark),
+        (0, 5, 5)
+    );
+    // A replay overlapping what is stored, out of order, with an in-batch duplicate.
+    let replay = batch(7, results([8, 4, 6, 7, 5, 8]));
+    assert_eq!(new_seqs(&*store, replay), (vec![6, 7, 8], 8));
+    // The same seqs in another epoch are other records.
+    assert_eq!(new_seqs(&*store, batch(9, results(1..=2))), (vec![1, 2], 2));
+    // Two batches in one write: the second sees the first's records as stored.
+    let out = store
+        .write_batches(
+            &[batch(7, results(9..=10)), batch(7, results(9..=11))],
+            at(102),
+        )
+        .expect("write");
+    assert_eq!(out[0].new.len(), 2);
+    assert_eq!(
+        out[1].new.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        vec![11]
+    );
+    let stored = store
+        .results(&ResultQuery {
+            site: Some(site()),
+            ..ResultQuery::default()
+        })
+        .expect("query");
+    assert_eq!(stored.len(), 13, "11 of epoch 7, 2 of epoch 9");
+    assert_eq!((stored[0].epoch, stored[0].seq), (7, 11), "newest first");
+}
+
+fn watermark_is_contiguous(db: &Db) {
+    let store = db.open();
+    assert_eq!(new_seqs(&*store, batch(1, results(1..=3))).1, 3);
+    assert_eq!(
+        new_seqs(&*store, batch(1, results(7..=9))).1,
+        3,
+        "4..6 missing"
+    );
+    assert_eq!(new_seqs(&*store, batch(1, results(4..=6))).1, 9);
+    // Seqs 10..=12 were dropped by the agent; its gap record (seq 14) covers them.
+    assert_eq!(new_seqs(&*store, batch(1, results([13]))).1, 9);
+    assert_eq!(new_seqs(&*store, batch(1, vec![gap(14, 10, 12)])).1, 14);
+    assert_eq!(
+        store.watermark(&site(), &agent(), 1).expect("read"),
+        Some(14)
+    );
+    // A hole survives a restart: what is stored above the watermark is reloaded.
+    assert_eq!(new_seqs(&*store, batch(1, results([17, 18]))).1, 14);
+    drop(store);
+    let store = db.open();
+    assert_eq!(new_seqs(&*store, batch(1, results([15]))).1, 15);
+    assert_eq!(new_seqs(&*store, batch(1, results([16]))).1, 18);
+    // A new epoch starts just below the first seq it shows (earlier ones were acked elsewhere).
+    assert_eq!(new_seqs(&*store, batch(2, results(50..=51))).1, 51);
+    assert_eq!(new_seqs(&*store, batch(3, vec![gap(9, 3, 8)])).1, 9);
+    assert_eq!(store.watermark(&site(), &agent(), 4).expect("read"), None);
+}
+
+fn migrations_are_idempotent(db: &Db) {
+    let store = db.open();
+    new_seqs(&*store, batch(1, results(1..=2)));
+    drop(store);
+    for _ in 0..2 {
+        let store = db.open();
+        assert_eq!(
+            store.watermark(&site(), &agent(), 1).expect("read"),
+            Some(2)
+        );
+        assert_eq!(
+            store.results(&ResultQuery::default()).expect("read").len(),
+            2
+        );
+    }
+}
+
+fn birth() -> Birth {
+    Birth {
+        v: 1,
+        site: site(),
+        agent: agent(),
+        version: "0.1.0".into(),
+        epoch: u64::MAX - 3,
+        boot_time: at(-3600),
+        started_at: at(-60),
+        host: HostFacts {
+            hostname: "line3-pc".into(),
+            os: "Debian 12".into(),
+            ..HostFacts::default()
+        },
+        checks: vec![CheckSpec {
+            id: CheckId::new("router").expect("valid"),
+            kind: "ping".into(),
+            title: "Main router".into(),
+            interval: HumanDuration::from_secs(10),
+            fail_after: 3,
+            recover_after: 2,
+            local_window: HumanDuration::from_secs(900),
+            escalate_warn: false,
+            runbook: vec!["Switch it off and on.".into()],
+            depends_on: vec![],
+            thresholds: BTreeMap::from([("fail_loss_pct".to_owned(), 50.0)]),
+        }],
+    }
+}
+
+fn agents_births_and_presence(db: &Db) {
+    let store = db.open();
+    assert_eq!(store.agents().expect("read"), vec![]);
+    store.save_birth(&birth(), at(5)).expect("birth");
+    store
+        .save_presence(&site(), &agent(), PresenceState::Online, at(6))
+        .expect("presence");
+    let other = AgentId::new("office-pc").expect("valid");
+    store
+        .save_presence(&site(), &other, PresenceState::Offline, at(7))
+        .expect("presence");
+    let agents = store.agents().expect("read");
+    assert_eq!(agents.len(), 2);
+    assert_eq!(
+        (
+            agents[1].agent.as_str(),
+            agents[1].online,
+            agents[1].birth.is_none()
+        ),
+        ("office-pc", false, true)
+    );
+    let detail = store
+        .agent(&site(), &agent())
+        .expect("read")
+        .expect("known");
+    assert_eq!(
+        detail.birth,
+        Some(birth()),
+        "u64 epoch and catalogue survive"
+    );
+    assert_eq!(
+        (detail.online, detail.birth_at, detail.last_seen),
+        (true, Some(at(5)), Some(at(6)))
+    );
+    assert_eq!(
+        store
+            .agent(&site(), &AgentId::new("nobody").expect("valid"))
+            .expect("read"),
+        None
+    );
+}
+
+fn note(seq: u64, check: Option<&str>, secs: i64) -> Record {
+    Record {
+        seq,
+        ts: at(secs),
+        body: RecordBody::Note(NoteRecord {
+            check: check.map(|c| CheckId::new(c).expect("valid")),
+            by: "Sam".into(),
+            text: format!("note {seq}"),
+            action: NoteAction::WorkingOnIt,
+            until: None,
+        }),
+    }
+}
+
+fn reads_results_latest_and_notes(db: &Db) {
+    let store = db.open();
+    let records = vec![
+        result(1, "router", Status::Ok, 10),
+        result(2, "disk", Status::Warn, 11),
+        result(3, "router", Status::Fail, 20),
+        note(4, Some("router"), 21),
+        note(5, None, 22),
+        note(6, Some("disk"), 23),
+    ];
+    store
+        .write_batches(&[batch(1, records)], at(30))
+        .expect("write");
+    // A historical replay older than the newest router result does not become "latest".
+    store
+        .write_batches(
+            &[batch(1, vec![result(7, "router", Status::Ok, 15)])],
+            at(31),
+        )
+        .expect("write");
+    let latest = store.latest_results(Some(&site()), None).expect("read");
+    let latest: Vec<_> = latest
+        .iter()
+        .map(|r| (r.result.check.as_str(), r.result.status, r.seq))
+        .collect();
+    assert_eq!(
+        latest,
+        vec![("disk", Status::Warn, 2), ("router", Status::Fail, 3)]
+    );
+    let router = CheckId::new("router").expect("valid");
+    let query = ResultQuery {
+        site: Some(site()),
+        agent: Some(agent()),
+        check: Some(router.clone()),
+        since: Some(at(12)),
+        limit: 0,
+    };
+    let seqs: Vec<u64> = store
+        .results(&query)
+        .expect("read")
+        .iter()
+        .map(|r| r.seq)
+        .collect();
+    assert_eq!(seqs, vec![3, 7]);
+    let limited = store
+        .results(&ResultQuery {
+            limit: 1,
+            ..ResultQuery::default()
+        })
+        .expect("read");
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].result.metrics.get("rtt_ms"), Some(&1.5));
+    let notes = store
+        .notes(&site(), &agent(), Some(&router), at(0))
+        .expect("read");
+    assert_eq!(notes.iter().map(|n| n.seq).collect::<Vec<_>>(), vec![4, 5]);
+    assert_eq!(notes[0].note.action, NoteAction::WorkingOnIt);
+    let recent = store.notes(&site(), &agent(), None, at(22)).expect("read");
+    assert_eq!(recent.iter().map(|n| n.seq).collect::<Vec<_>>(), vec![5, 6]);
+}
+
+fn prune_keeps_hourly_counts(db: &Db) {
+    let store = db.open();
+    let hour = 3600;
+    let records = vec![
+        result(1, "router", Status::Ok, 10),
+        result(2, "router", Status::Fail, 20),
+        result(3, "router", Status::Fail, 30),
+        result(4, "router", Status::Ok, hour + 10),
+        result(5, "router", Status::Unknown, 2 * hour + 10),
+    ];
+    store
+        .write_batches(&[batch(1, records)], at(0))
+        .expect("write");
+    let before = store.hourly_counts(&site(), at(-10 * hour)).expect("read");
+    assert_eq!(store.prune(at(hour + 20)).expect("prune"), 4);
+    assert_eq!(
+        store.prune(at(hour + 20)).expect("prune"),
+        0,
+        "nothing left to prune"
+    );
+    let after = store.hourly_counts(&site(), at(-10 * hour)).expect("read");
+    assert_eq!(before, after, "downsampled counts equal the raw ones");
+    let counts: Vec<StatusCounts> = after.iter().map(|c| c.3).collect();
+    assert_eq!(
+        counts[0],
+        StatusCounts {
+            ok: 1,
+            warn: 0,
+            fail: 2,
+            unknown: 0
+        }
+    );
+    assert_eq!(counts.len(), 3);
+    assert_eq!(
+        store.results(&ResultQuery::default()).expect("read").len(),
+        1
+    );
+    // Replays of pruned records still leave the watermark alone.
+    assert_eq!(
+        store.watermark(&site(), &agent(), 1).expect("read"),
+        Some(5)
+    );
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::Db::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&super::Db::postgres()) } )*
+        }
+    };
+}
+
+on_both_backends!(
+    idempotent_on_the_record_key,
+    watermark_is_contiguous,
+    migrations_are_idempotent,
+    agents_births_and_presence,
+    reads_results_latest_and_notes,
+    prune_keeps_hourly_counts,
+);

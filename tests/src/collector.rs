@@ -1,0 +1,107 @@
+//! The built `outpost-collector` binary as a child process with a generated config, which a
+//! test can kill (-9) and restart with the same store.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use crate::process::{bin_path, free_port, wait_for_port};
+
+/// A collector process; killed on drop.
+pub struct CollectorProcess {
+    dir: tempfile::TempDir,
+    http_port: u16,
+    child: Option<Child>,
+}
+
+impl CollectorProcess {
+    /// Writes `config` (TOML; `{dir}` and `{http}` are replaced by the data folder and the HTTP
+    /// listen address) and starts the collector; waits until its HTTP port answers.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir for the collector");
+        let http_port = free_port();
+        let text = config
+            .replace("{dir}", &dir.path().display().to_string())
+            .replace("{http}", &format!("127.0.0.1:{http_port}"));
+        std::fs::write(dir.path().join("collector.toml"), text).expect("writing collector.toml");
+        let mut collector = Self {
+            dir,
+            http_port,
+            child: None,
+        };
+        collector.restart();
+        collector
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+
+    /// The collector's folder (config, store, log).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no goodbye, no flush.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait (graceful shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            for _ in 0..200 {
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// (Re)starts it with the same config and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("collector.log"))
+            .expect("collector log");
+        let child = Command::new(bin_path("outpost-collector"))
+            .args(["run", "--config"])
+            .arg(self.dir.path().join("collector.toml"))
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("starting outpost-collector");
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.http_port, Duration::from_secs(30)),
+            "the collector did not serve HTTP: {}",
+            self.log()
+        );
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
