@@ -124,7 +124,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         tokens,
         metrics: renderer(metrics.clone(), delivery_stats, engine),
     };
-    let app = api::router(state);
+    let app = api::router(state.clone()).merge(crate::dashboard::router().with_state(state));
     tracing::info!(listen = %config.http.listen, "API and dashboard ready");
     let stop = shutdown.clone();
     let http_task = tokio::spawn(async move {

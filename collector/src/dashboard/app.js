@@ -1,0 +1,86 @@
+// Outpost dashboard: a hash router over four views, live updates from the server-sent event
+// stream, and a one-second ticker for countdowns. Views fetch JSON from /api/v1 only.
+
+import { banner, toast, left, escalationWhat, STATE_WORDS } from '/js/core.js';
+import { mountFleet } from '/js/fleet.js';
+import { mountEscalation } from '/js/escalation.js';
+import { mountSite } from '/js/site.js';
+import { mountReport } from '/js/report.js';
+
+const root = document.getElementById('view');
+let current = null;
+
+function parse() {
+  const parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
+  if (parts[0] === 'escalations' && parts[1]) return ['escalation', parts[1]];
+  if (parts[0] === 'sites' && parts[1]) return ['site', parts[1]];
+  if (parts[0] === 'report') return ['report'];
+  return ['fleet'];
+}
+
+async function load(view) {
+  try {
+    await view.refresh();
+    banner('');
+  } catch (e) {
+    if (view === current) banner(e.message);
+  }
+}
+
+function route() {
+  const [name, arg] = parse();
+  document.title = 'Outpost · central IT';
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    a.classList.toggle('active', a.dataset.nav === name);
+  }
+  const mount = { fleet: mountFleet, escalation: mountEscalation, site: mountSite, report: mountReport }[name];
+  current = mount(root, arg);
+  current.name = name;
+  window.scrollTo(0, 0);
+  load(current);
+}
+
+// Live updates: one refresh per burst of events, never one request per row.
+let pending = null;
+function onEvent(data) {
+  if (data.event && data.escalation) {
+    const e = data.escalation;
+    toast('#' + e.id + ' ' + data.site + ' · ' + escalationWhat({ ...e, agent: data.agent }) + ': ' + (STATE_WORDS[e.state] || e.state));
+  }
+  if (!current || !current.wants(data)) return;
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; load(current); }, 250);
+}
+
+function setLive(on, text) {
+  const el = document.getElementById('live');
+  el.className = 'live ' + (on ? 'on' : 'off');
+  el.textContent = text;
+}
+
+function connect() {
+  const stream = new EventSource('/api/v1/stream');
+  stream.addEventListener('open', () => setLive(true, 'live'));
+  stream.addEventListener('escalation', (m) => {
+    try { onEvent(JSON.parse(m.data)); } catch (_) { /* a malformed event changes nothing */ }
+  });
+  stream.addEventListener('error', () => {
+    setLive(false, 'reconnecting…');
+    if (stream.readyState === EventSource.CLOSED) {
+      setTimeout(connect, 5000);
+    }
+  });
+  window.outpostStream = stream;
+}
+
+// Countdowns tick every second; everything else is refreshed every 30 s (agent presence
+// changes do not come through the escalation stream).
+setInterval(() => {
+  for (const el of document.querySelectorAll('[data-until]')) el.textContent = left(el.dataset.until);
+}, 1000);
+setInterval(() => { if (current && current.name !== 'report' && !document.hidden) load(current); }, 30000);
+
+window.addEventListener('hashchange', route);
+route();
+connect();
+window.outpostReady = true;
