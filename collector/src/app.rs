@@ -85,21 +85,22 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let (commands_tx, commands_rx) = mpsc::channel(64);
     let wake = Arc::new(tokio::sync::Notify::new());
     let delivery_stats = Arc::new(DeliveryStats::default());
+    let targets: Vec<NotifierTarget> = config
+        .notifiers
+        .iter()
+        .map(|n| NotifierTarget {
+            kind: n.kind,
+            url: n.url.clone(),
+            routing_key: n.routing_key.clone(),
+        })
+        .collect();
     let decider = Decider {
         engine: engine.clone(),
         log: log.clone(),
         sink: Arc::new(MqttSink(ingest.client.clone())),
         context: Arc::new(StoreContext(store.clone())),
         hub: hub.clone(),
-        notifiers: config
-            .notifiers
-            .iter()
-            .map(|n| NotifierTarget {
-                kind: n.kind,
-                url: n.url.clone(),
-                routing_key: n.routing_key.clone(),
-            })
-            .collect(),
+        notifiers: targets.clone(),
         wake: wake.clone(),
         dashboard_url: config.escalation.dashboard_url.clone(),
     };
@@ -107,6 +108,13 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let decide_task = tokio::spawn(decider.run(events_rx, commands_rx, shutdown.clone()));
     let sender =
         Sender::new(Duration::from_secs(10)).context("setting up the HTTP client for notifiers")?;
+    let refresh = tokio::spawn(decide::refresh_alerts(
+        engine.clone(),
+        targets,
+        sender.clone(),
+        decide::REFRESH_EVERY,
+        shutdown.clone(),
+    ));
     let delivery = tokio::spawn(deliver(
         log.clone(),
         sender,
@@ -122,6 +130,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         commands: commands_tx,
         hub,
         tokens,
+        mqtt_ready: metrics.mqtt_ready.clone(),
         metrics: renderer(metrics.clone(), delivery_stats, engine),
     };
     let app = api::router(state.clone()).merge(crate::dashboard::router().with_state(state));
@@ -144,6 +153,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     ingest.join().await;
     let _ = decide_task.await;
     let _ = delivery.await;
+    let _ = refresh.await;
     let _ = http_task.await;
     let _ = retention.await;
     // The PostgreSQL clients must not be dropped on an async thread.

@@ -87,6 +87,8 @@ pub struct Metrics {
     store_latency_micros: AtomicU64,
     store_latency_buckets: [AtomicU64; LATENCY_BUCKETS.len()],
     mqtt_reconnects: AtomicU64,
+    /// Connected and subscribed: agents' records reach the collector.
+    pub mqtt_ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Metrics {
@@ -130,6 +132,11 @@ impl Metrics {
     /// The MQTT connection was (re)established.
     pub fn mqtt_connected(&self) {
         self.mqtt_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Ingest is connected with its subscriptions in place (`false` while reconnecting).
+    pub fn set_mqtt_ready(&self, ready: bool) {
+        self.mqtt_ready.store(ready, Ordering::Relaxed);
     }
 
     /// Messages received so far.

@@ -126,6 +126,7 @@ impl Collector {
             hub,
             tokens,
             metrics: Arc::new(String::new),
+            mqtt_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         };
         let app = api::router(state.clone()).merge(dashboard::router().with_state(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -49,6 +49,19 @@ impl CollectorProcess {
         std::fs::read_to_string(self.dir.path().join("collector.log")).unwrap_or_default()
     }
 
+    /// The body of `GET /healthz` (empty when it does not answer).
+    pub fn health(&self) -> String {
+        use std::io::{Read as _, Write as _};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) else {
+            return String::new();
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n");
+        let mut body = String::new();
+        let _ = stream.read_to_string(&mut body);
+        body
+    }
+
     /// SIGKILL: no goodbye, no flush.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -97,6 +110,16 @@ impl CollectorProcess {
             "the collector did not serve HTTP: {}",
             self.log()
         );
+        // Ready means subscribed: records published before that would be lost (not retained).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.health().contains("\"mqtt\":\"ready\"") {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the collector did not get ready on MQTT: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 

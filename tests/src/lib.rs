@@ -4,12 +4,14 @@
 pub mod broker;
 pub mod browser;
 pub mod collector;
+pub mod fake_agent;
 pub mod pg;
 pub mod process;
 pub mod receiver;
 
 pub use broker::{Broker, BrokerKind};
 pub use collector::CollectorProcess;
+pub use fake_agent::FakeAgent;
 pub use pg::TempDb;
 pub use process::{bin_path, free_port, wait_for_port};
 pub use receiver::Receiver;

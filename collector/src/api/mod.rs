@@ -50,6 +50,8 @@ pub struct ApiState {
     pub tokens: Tokens,
     /// `/metrics`.
     pub metrics: MetricsRenderer,
+    /// Whether ingest is connected and subscribed (reported by `/healthz`).
+    pub mqtt_ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl ApiState {
@@ -88,14 +90,24 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::require));
     Router::new()
         .nest("/api/v1", api)
-        .route(
-            "/healthz",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Liveness and readiness: always 200 while the process serves; `mqtt` says whether ingest is
+/// connected and subscribed (`ready`) or still trying (`connecting`).
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<ApiState>,
+) -> axum::Json<serde_json::Value> {
+    let mqtt = if state.mqtt_ready.load(std::sync::atomic::Ordering::Relaxed) {
+        "ready"
+    } else {
+        "connecting"
+    };
+    axum::Json(serde_json::json!({"status": "ok", "mqtt": mqtt}))
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {

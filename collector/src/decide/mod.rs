@@ -6,6 +6,7 @@ mod context;
 mod deliver;
 mod log;
 mod postgres;
+mod refresh;
 mod sql;
 mod sqlite;
 
@@ -26,6 +27,7 @@ pub use log::{
     Step,
 };
 pub use postgres::PostgresLog;
+pub use refresh::{REFRESH_EVERY, refresh_alerts};
 pub use sqlite::SqliteLog;
 
 use crate::{
@@ -408,7 +410,13 @@ impl Decider {
                 agent: esc.agent.clone(),
                 escalation: esc.view(),
             });
-            pending.push(self.notification(&engine, esc, *event, now));
+            pending.push(build_notification(
+                &engine,
+                esc,
+                *event,
+                now,
+                self.dashboard_url.as_deref(),
+            ));
         }
         for esc in &step.escalations {
             if !announced.contains(&esc.id) {
@@ -438,49 +446,47 @@ impl Decider {
             .collect();
         (step, pending, lists, stream)
     }
+}
 
-    /// Builds the full context for one notification.
-    fn notification(
-        &self,
-        engine: &Engine,
-        esc: &Escalation,
-        event: NotifyEvent,
-        now: Timestamp,
-    ) -> Notification {
-        let policy = CheckId::new(esc.check.as_str()).ok().and_then(|c| {
-            engine
-                .agent(&esc.site, &esc.agent)
-                .and_then(|a| a.checks.get(&c))
-                .cloned()
-        });
-        let (title, runbook) = match (&policy, esc.kind) {
-            (_, outpost_shared::EscalationKind::AgentOffline) => (
-                format!("Agent {} at {}", esc.agent, esc.site),
-                vec![
-                    "Check that the site's internet connection (router) is up.".to_owned(),
-                    "Check that the agent's computer is switched on.".to_owned(),
-                ],
-            ),
-            (Some(p), _) if !p.title.is_empty() => (p.title.clone(), p.runbook.clone()),
-            (p, _) => (
-                esc.check.clone(),
-                p.as_ref().map(|p| p.runbook.clone()).unwrap_or_default(),
-            ),
-        };
-        Notification {
-            dedup_key: esc.dedup_key(),
-            event,
-            at: now,
-            escalation: esc.clone(),
-            check_title: title,
-            runbook,
-            recent: Vec::new(),
-            notes: Vec::new(),
-            dashboard_url: self
-                .dashboard_url
-                .as_ref()
-                .map(|base| format!("{}/#/escalations/{}", base.trim_end_matches('/'), esc.id)),
-        }
+/// Builds a notification (without store context) for one escalation change.
+pub fn build_notification(
+    engine: &Engine,
+    esc: &Escalation,
+    event: NotifyEvent,
+    now: Timestamp,
+    dashboard_url: Option<&str>,
+) -> Notification {
+    let policy = CheckId::new(esc.check.as_str()).ok().and_then(|c| {
+        engine
+            .agent(&esc.site, &esc.agent)
+            .and_then(|a| a.checks.get(&c))
+            .cloned()
+    });
+    let (title, runbook) = match (&policy, esc.kind) {
+        (_, outpost_shared::EscalationKind::AgentOffline) => (
+            format!("Agent {} at {}", esc.agent, esc.site),
+            vec![
+                "Check that the site's internet connection (router) is up.".to_owned(),
+                "Check that the agent's computer is switched on.".to_owned(),
+            ],
+        ),
+        (Some(p), _) if !p.title.is_empty() => (p.title.clone(), p.runbook.clone()),
+        (p, _) => (
+            esc.check.clone(),
+            p.as_ref().map(|p| p.runbook.clone()).unwrap_or_default(),
+        ),
+    };
+    Notification {
+        dedup_key: esc.dedup_key(),
+        event,
+        at: now,
+        escalation: esc.clone(),
+        check_title: title,
+        runbook,
+        recent: Vec::new(),
+        notes: Vec::new(),
+        dashboard_url: dashboard_url
+            .map(|base| format!("{}/#/escalations/{}", base.trim_end_matches('/'), esc.id)),
     }
 }
 

@@ -71,7 +71,11 @@ pub async fn run(
                     "connected to the MQTT broker"
                 );
                 on_connect(&client, ack.session_present);
+                if ack.session_present {
+                    metrics.set_mqtt_ready(true);
+                }
             }
+            Ok(Event::Incoming(Packet::SubAck(_))) => metrics.set_mqtt_ready(true),
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 metrics.message_received();
                 let at = jiff::Timestamp::now();
@@ -101,6 +105,7 @@ pub async fn run(
             }
             Ok(_) => {}
             Err(e) => {
+                metrics.set_mqtt_ready(false);
                 failures = failures.saturating_add(1);
                 if failures == 1 || failures.is_power_of_two() {
                     tracing::warn!(error = %e, attempts = failures, "MQTT connection failed; retrying");
