@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod outbox_handle;
 pub mod publisher;
 pub mod scheduler;
+pub mod site_page;
 
 /// Installs rustls' `ring` provider once for the process (MQTT over TLS and HTTPS checks).
 pub fn install_tls_provider() {

@@ -10,6 +10,7 @@ use outpost_agent::{
     outbox_handle::SharedOutbox,
     publisher::{Publisher, Tuning},
     scheduler::{DEFAULT_CONCURRENCY, Scheduler},
+    site_page::{self, PageState, SitePageError},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -29,6 +30,16 @@ pub async fn run(path: &Path) -> ExitCode {
 }
 
 async fn run_config(config: Arc<Config>) -> anyhow::Result<()> {
+    // A page reachable from the network without a token is refused before anything starts.
+    let page = match site_page::bind(&config.local).await {
+        Ok(bound) => Some(bound),
+        Err(err @ SitePageError::Bind { .. }) => {
+            // The checks matter more than the page: keep monitoring and say so loudly.
+            tracing::error!("{err}; the agent runs without its site page");
+            None
+        }
+        Err(err) => return Err(err).context("starting the site page"),
+    };
     let outbox = SharedOutbox::open(
         &config.outbox.dir,
         OutboxLimits {
@@ -51,6 +62,15 @@ async fn run_config(config: Arc<Config>) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let scheduler = Scheduler::new(config.checks.clone(), ctx, DEFAULT_CONCURRENCY);
     let scheduler = tokio::spawn(scheduler.run(cancel.clone()));
+    let page = page.map(|(listener, access)| {
+        let state = PageState::new(
+            live.clone(),
+            config.timezone.clone(),
+            access,
+            format!("{} · {}", config.site, config.agent),
+        );
+        tokio::spawn(site_page::serve(listener, state, cancel.clone()))
+    });
     let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
     let mut publisher = tokio::spawn(publisher.run(cancel.clone()));
 
@@ -70,6 +90,9 @@ async fn run_config(config: Arc<Config>) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         let _ = publisher.await;
         let _ = scheduler.await;
+        if let Some(page) = page {
+            let _ = page.await;
+        }
     })
     .await;
     Ok(())

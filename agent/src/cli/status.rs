@@ -52,6 +52,9 @@ pub async fn status(url: &str) -> ExitCode {
 
 /// Renders the status JSON (the live snapshot) as text; unknown shapes print as JSON.
 pub fn render(value: &Value) -> String {
+    if let Some(view) = value.get("view").filter(|v| v.get("headline").is_some()) {
+        return render_view(view);
+    }
     let Some(checks) = value.get("checks").and_then(Value::as_array) else {
         return serde_json::to_string_pretty(value).unwrap_or_default() + "\n";
     };
@@ -103,6 +106,65 @@ pub fn render(value: &Value) -> String {
                 get("state"),
                 get("summary")
             );
+        }
+    }
+    out
+}
+
+/// Renders the site page's own words (`view` in the status JSON), so the terminal says exactly
+/// what the page says.
+fn render_view(view: &Value) -> String {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", text(view, "headline"));
+    let _ = writeln!(
+        out,
+        "Connection to head office: {}",
+        text(view, "connection")
+    );
+    if let Some(planned) = view.get("planned_work").and_then(Value::as_str) {
+        let _ = writeln!(out, "{planned}");
+    }
+    for check in view
+        .get("checks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let since = check
+            .get("since")
+            .and_then(Value::as_str)
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n{}: {}{since}\n    {}",
+            text(check, "title"),
+            text(check, "status_words"),
+            text(check, "summary")
+        );
+        for key in ["heartbeat", "checklist", "planned_work", "demarcation"] {
+            if let Some(line) = check.get(key).and_then(Value::as_str) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        if let Some(note) = check.get("it_note").and_then(Value::as_str) {
+            let _ = writeln!(out, "    IT says: {note}");
+        }
+        let steps = check.get("runbook").and_then(Value::as_array);
+        if let Some(steps) = steps.filter(|s| !s.is_empty()) {
+            let _ = writeln!(out, "    What to do:");
+            for (n, step) in steps.iter().enumerate() {
+                let _ = writeln!(out, "      {}. {}", n + 1, step.as_str().unwrap_or(""));
+            }
+        }
+        for note in check
+            .get("notes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(out, "    Note: {}", note.as_str().unwrap_or(""));
         }
     }
     out
