@@ -10,6 +10,7 @@ pub mod live;
 pub mod outbox;
 pub mod outbox_handle;
 pub mod publisher;
+pub mod runtime;
 pub mod scheduler;
 pub mod site_page;
 

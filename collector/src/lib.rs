@@ -6,6 +6,7 @@ pub mod broker;
 pub mod config;
 pub mod dashboard;
 pub mod decide;
+pub mod demo;
 pub mod engine;
 pub mod ingest;
 pub mod metrics;

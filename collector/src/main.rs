@@ -43,10 +43,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let demo = cli.demo;
     let config_path = match (cli.command, cli.demo) {
         (Some(Command::Validate { config }), _) => return validate(&config),
         (Some(Command::Run { config }), _) => config,
-        // The demo agent is added by the engine work; until then --demo runs like `run`.
+        // The demo runs the embedded defaults plus one agent in this process.
         (None, true) => None,
         (None, false) => {
             eprintln!(
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
             return ExitCode::from(BAD_CONFIG);
         }
     };
-    match run(config) {
+    match run(config, demo) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("outpost-collector: {e:#}");
@@ -94,7 +95,7 @@ fn init_logging() {
         .init();
 }
 
-fn run(config: Config) -> anyhow::Result<()> {
+fn run(config: Config, demo: bool) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -102,7 +103,11 @@ fn run(config: Config) -> anyhow::Result<()> {
     runtime.block_on(async {
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        app::run(config, shutdown).await
+        if demo {
+            outpost_collector::demo::run(config, shutdown).await
+        } else {
+            app::run(config, shutdown).await
+        }
     })
 }
 

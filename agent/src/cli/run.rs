@@ -1,17 +1,7 @@
 //! `run`: the agent's main loop until SIGTERM or Ctrl-C.
 
-use std::{path::Path, process::ExitCode, sync::Arc, time::Duration};
+use std::{path::Path, process::ExitCode, sync::Arc};
 
-use anyhow::Context;
-use outpost_agent::{
-    checks::RunContext,
-    live::Live,
-    outbox::OutboxLimits,
-    outbox_handle::SharedOutbox,
-    publisher::{Publisher, Tuning},
-    scheduler::{DEFAULT_CONCURRENCY, Scheduler},
-    site_page::{self, PageState, SitePageError},
-};
 use tokio_util::sync::CancellationToken;
 
 /// Runs the agent; exit 2 on a bad config, 1 on a failure to start.
@@ -30,72 +20,13 @@ pub async fn run(path: &Path) -> ExitCode {
 }
 
 async fn run_config(config: Arc<Config>) -> anyhow::Result<()> {
-    // A page reachable from the network without a token is refused before anything starts.
-    let page = match site_page::bind(&config.local).await {
-        Ok(bound) => Some(bound),
-        Err(err @ SitePageError::Bind { .. }) => {
-            // The checks matter more than the page: keep monitoring and say so loudly.
-            tracing::error!("{err}; the agent runs without its site page");
-            None
-        }
-        Err(err) => return Err(err).context("starting the site page"),
-    };
-    let outbox = SharedOutbox::open(
-        &config.outbox.dir,
-        OutboxLimits {
-            max_size: config.outbox.max_size.bytes(),
-            max_age: config.outbox.max_age.get(),
-        },
-    )
-    .with_context(|| format!("opening the outbox in {}", config.outbox.dir.display()))?;
-    let live = Live::new(config.catalogue(), Some(outbox.clone()));
-    let ctx = RunContext {
-        live: live.clone(),
-        timezone: config.timezone.clone(),
-        started_at: live.started_at(),
-        state_dir: config.outbox.dir.parent().map(Path::to_path_buf),
-    };
-    tracing::info!(
-        site = %config.site, agent = %config.agent, checks = config.checks.len(),
-        epoch = outbox.epoch(), "outpost-agent {} starting", outpost_agent::VERSION
-    );
-    let cancel = CancellationToken::new();
-    let scheduler = Scheduler::new(config.checks.clone(), ctx, DEFAULT_CONCURRENCY);
-    let scheduler = tokio::spawn(scheduler.run(cancel.clone()));
-    let page = page.map(|(listener, access)| {
-        let state = PageState::new(
-            live.clone(),
-            config.timezone.clone(),
-            access,
-            format!("{} · {}", config.site, config.agent),
-        );
-        tokio::spawn(site_page::serve(listener, state, cancel.clone()))
+    let stop = CancellationToken::new();
+    let signal = stop.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        signal.cancel();
     });
-    let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
-    let mut publisher = tokio::spawn(publisher.run(cancel.clone()));
-
-    tokio::select! {
-        () = shutdown_signal() => tracing::info!("stopping"),
-        ended = &mut publisher => {
-            cancel.cancel();
-            return match ended {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(err)) => Err(err).context("connecting to the broker"),
-                Err(join) => Err(anyhow::anyhow!("the publisher stopped: {join}")),
-            };
-        }
-    }
-    cancel.cancel();
-    // Results are durable in the outbox already; give tasks a moment to say goodbye.
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        let _ = publisher.await;
-        let _ = scheduler.await;
-        if let Some(page) = page {
-            let _ = page.await;
-        }
-    })
-    .await;
-    Ok(())
+    outpost_agent::runtime::run(config, stop).await
 }
 
 use outpost_agent::config::Config;
