@@ -46,24 +46,12 @@ impl RejectReason {
         }
     }
 
-    /// The reason for a decode error. `DecodeError::reason_label` calls every error at the
-    /// document root `json`; a missing or mistyped top-level field is a `field` error here.
+    /// The reason for a decode error: not JSON, a field wrong, or another protocol version.
     pub fn from_decode(err: &outpost_shared::DecodeError) -> Self {
-        const SHAPE: [&str; 5] = [
-            "missing field",
-            "invalid type",
-            "invalid value",
-            "unknown variant",
-            "invalid length",
-        ];
         match err {
-            outpost_shared::DecodeError::Version { .. } => Self::Version,
-            outpost_shared::DecodeError::Field { reason, .. }
-                if err.reason_label() == "json" && !SHAPE.iter().any(|s| reason.starts_with(s)) =>
-            {
-                Self::Json
-            }
+            outpost_shared::DecodeError::Syntax { .. } => Self::Json,
             outpost_shared::DecodeError::Field { .. } => Self::Field,
+            outpost_shared::DecodeError::Version { .. } => Self::Version,
         }
     }
 

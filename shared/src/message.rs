@@ -19,6 +19,9 @@ pub trait Message: Serialize + DeserializeOwned {
 /// Why a payload was refused. Says which payload, which field and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// Not JSON at all: not UTF-8, a syntax error, or cut off.
+    #[error("{kind}: not valid JSON: {reason}")]
+    Syntax { kind: &'static str, reason: String },
     /// Not UTF-8 / not JSON / wrong shape; `path` names the field.
     #[error("{kind}: field `{path}`: {reason}")]
     Field {
@@ -35,7 +38,7 @@ impl DecodeError {
     /// A short stable label for metrics: `json`, `field`, `version`.
     pub fn reason_label(&self) -> &'static str {
         match self {
-            Self::Field { path, .. } if path == "." => "json",
+            Self::Syntax { .. } => "json",
             Self::Field { .. } => "field",
             Self::Version { .. } => "version",
         }
@@ -61,6 +64,12 @@ pub fn decode<T: Message>(bytes: &[u8]) -> Result<T, DecodeError> {
             found: u64::from(value.version()),
         }),
         Err((path, err)) => {
+            if !matches!(err.classify(), serde_json::error::Category::Data) {
+                return Err(DecodeError::Syntax {
+                    kind: T::KIND,
+                    reason: err.to_string(),
+                });
+            }
             // A payload of another major version may have another shape: say so, not "field x".
             if let Ok(VersionOnly { v }) = serde_json::from_slice::<VersionOnly>(bytes)
                 && v != u64::from(PROTOCOL_VERSION)
