@@ -45,7 +45,7 @@ async fn collector_kill_9_with_escalations_in_flight() {
         .map(|(i, port)| {
             format!(
                 "[[check]]\nid = \"line{i}\"\nkind = \"tcp\"\ntitle = \"Line {i} controller\"\n\
-                 target = \"127.0.0.1:{port}\"\ninterval = \"500ms\"\nfail_after = 2\n\
+                 target = \"127.0.0.1:{port}\"\ninterval = \"1s\"\ntimeout = \"1s\"\nfail_after = 2\n\
                  recover_after = 2\nlocal_window = \"1s\"\n"
             )
         })
@@ -63,7 +63,7 @@ async fn collector_kill_9_with_escalations_in_flight() {
     assert!(
         hook.bodies().is_empty(),
         "all is well at first: {:?}",
-        hook.events()
+        hook.bodies()
     );
 
     // The lines fail; the collector dies while their escalations open.
