@@ -180,7 +180,11 @@ async fn netns_flapping_link_gives_one_flapping_escalation() {
         "{:?}",
         bodies
             .iter()
-            .map(|b| (b["event"].clone(), b["check"].clone(), b["escalation"]["kind"].clone()))
+            .map(|b| (
+                b["event"].clone(),
+                b["check"].clone(),
+                b["escalation"]["kind"].clone()
+            ))
             .collect::<Vec<_>>()
     );
 }
