@@ -99,6 +99,7 @@ pub fn start(
             window: settings.batch_window,
             max_records: settings.batch_records,
             shutdown: shutdown.clone(),
+            unsent_acks: std::sync::Mutex::default(),
         },
     ));
     let task = tokio::spawn(mqtt::run(

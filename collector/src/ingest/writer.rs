@@ -42,11 +42,32 @@ pub struct Writer {
     pub max_records: usize,
     /// Stops retries of a failing store.
     pub shutdown: CancellationToken,
+    /// Watermarks the client could not queue (its queue was full), newest per agent: retried
+    /// until they go out, so an agent with nothing more to send still learns it is safe.
+    pub unsent_acks: std::sync::Mutex<BTreeMap<(SiteId, AgentId), Ack>>,
 }
+
+/// How often unsent watermarks are retried while no new messages arrive.
+const ACK_RETRY: Duration = Duration::from_millis(100);
 
 /// Runs until the loop closes the channel and everything received is handled.
 pub async fn run(mut from_loop: mpsc::Receiver<Pending>, writer: Writer) {
-    while let Some(first) = from_loop.recv().await {
+    loop {
+        let first = if writer.has_unsent_acks() {
+            match tokio::time::timeout(ACK_RETRY, from_loop.recv()).await {
+                Ok(Some(first)) => first,
+                Ok(None) => return,
+                Err(_) => {
+                    writer.publish_watermarks(&[]);
+                    continue;
+                }
+            }
+        } else {
+            match from_loop.recv().await {
+                Some(first) => first,
+                None => return,
+            }
+        };
         let mut records = first.item.records();
         let mut pending = vec![first];
         let deadline = Instant::now() + writer.window;
@@ -114,9 +135,21 @@ impl Writer {
         true
     }
 
-    /// Publishes the newest watermark of each agent written, retained.
+    fn has_unsent_acks(&self) -> bool {
+        !self
+            .unsent_acks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Publishes the newest watermark of each agent written (retained), together with those
+    /// that could not be queued before; what still does not fit waits for the next try.
     fn publish_watermarks(&self, stored: &[Stored]) {
-        let mut latest: BTreeMap<(&SiteId, &AgentId), Ack> = BTreeMap::new();
+        let mut unsent = self
+            .unsent_acks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         for s in stored {
             if let Stored::Batch(w) = s {
                 let ack = Ack {
@@ -124,17 +157,28 @@ impl Writer {
                     epoch: w.epoch,
                     seq: w.watermark,
                 };
-                latest.insert((&w.site, &w.agent), ack);
+                unsent.insert((w.site.clone(), w.agent.clone()), ack);
             }
         }
-        for ((site, agent), ack) in latest {
-            let topic = AgentTopic::new(site, agent, TopicKind::Ack).to_string();
-            if let Err(e) = self
-                .client
-                .try_publish(topic, QoS::AtLeastOnce, true, encode(&ack))
-            {
-                tracing::warn!(error = %e, %site, %agent, "cannot publish the ack watermark; the next batch will");
+        let mut full = false;
+        unsent.retain(|(site, agent), ack| {
+            if full {
+                return true;
             }
+            let topic = AgentTopic::new(site, agent, TopicKind::Ack).to_string();
+            let queued = self
+                .client
+                .try_publish(topic, QoS::AtLeastOnce, true, encode(&*ack))
+                .is_ok();
+            // When the client's queue is full, keep this and the rest for the next try.
+            full = !queued;
+            full
+        });
+        if full {
+            tracing::debug!(
+                waiting = unsent.len(),
+                "ack watermarks wait for room in the MQTT queue"
+            );
         }
     }
 
