@@ -21,17 +21,20 @@ pub enum RejectReason {
     Mismatch,
     /// Larger than `[ingest] max_payload`.
     Oversize,
+    /// Over its site's share (`[ingest] site_rate` / `site_burst`).
+    Rate,
 }
 
 impl RejectReason {
     /// Every reason, in label order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Json,
         Self::Field,
         Self::Version,
         Self::Topic,
         Self::Mismatch,
         Self::Oversize,
+        Self::Rate,
     ];
 
     /// The metric label.
@@ -43,6 +46,7 @@ impl RejectReason {
             Self::Topic => "topic",
             Self::Mismatch => "mismatch",
             Self::Oversize => "oversize",
+            Self::Rate => "rate",
         }
     }
 
@@ -69,7 +73,7 @@ pub struct Metrics {
     messages_received: AtomicU64,
     records_stored: AtomicU64,
     records_duplicate: AtomicU64,
-    rejected: [AtomicU64; 6],
+    rejected: [AtomicU64; RejectReason::ALL.len()],
     store_errors: AtomicU64,
     store_batches: AtomicU64,
     store_latency_micros: AtomicU64,

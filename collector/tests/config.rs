@@ -15,6 +15,10 @@ fn no_config_means_embedded_everything() {
     assert_eq!(config.store.retention.to_string(), "30d");
     assert_eq!(config.http.listen.to_string(), "127.0.0.1:9480");
     assert_eq!(config.ingest.max_payload.bytes(), 1 << 20);
+    assert_eq!(
+        (config.ingest.site_rate, config.ingest.site_burst),
+        (2000, 20_000)
+    );
 }
 
 #[test]
@@ -36,6 +40,8 @@ url = "postgres://outpost@db.internal/outpost"
 retention = "90d"
 [ingest]
 max_payload = "2MiB"
+site_rate = 500
+site_burst = 5000
 [http]
 listen = "0.0.0.0:9480"
 read_token_file = "{d}/read"
@@ -58,6 +64,10 @@ reminder = "30m"
     assert_eq!(
         config.mqtt.as_ref().map(|m| m.url.as_str()),
         Some("mqtt://broker.internal:1884")
+    );
+    assert_eq!(
+        (config.ingest.site_rate, config.ingest.site_burst),
+        (500, 5000)
     );
     assert_eq!(config.notifiers.len(), 2);
     assert_eq!(config.notifiers[1].routing_key.as_deref(), Some("abc"));
@@ -139,6 +149,18 @@ fn bad_files_name_file_line_and_key() {
             2,
             Some("ingest.max_payload"),
             &["at least"],
+        ),
+        (
+            "[ingest]\nsite_rate = 0\n",
+            2,
+            Some("ingest.site_rate"),
+            &["at least 1", "2000"],
+        ),
+        (
+            "[ingest]\nmax_payload = \"1MiB\"\nsite_burst = 0\n",
+            3,
+            Some("ingest.site_burst"),
+            &["at least 1", "20000"],
         ),
         (
             "[ingest]\nmax_payload = \"lots\"\n",

@@ -162,8 +162,8 @@ async fn stores_once_acks_and_counts_bad_messages() {
         .iter()
         .map(|r| metrics.rejected_count(*r))
         .collect();
-    // json, field, version, topic, mismatch, oversize
-    assert_eq!(rejected, vec![1, 0, 1, 0, 1, 1]);
+    // json, field, version, topic, mismatch, oversize, rate
+    assert_eq!(rejected, vec![1, 0, 1, 0, 1, 1, 0]);
     assert_eq!(
         store
             .watermark(

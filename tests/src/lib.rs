@@ -11,6 +11,7 @@ pub mod netns;
 pub mod pg;
 pub mod process;
 pub mod receiver;
+pub mod tls;
 
 pub use agent::AgentProcess;
 pub use broker::{Broker, BrokerKind};

@@ -32,6 +32,20 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SetupError> {
     })
 }
 
+/// Secrets readable by every local user deserve a warning at start (the content is never
+/// logged, only the path).
+fn warn_if_world_readable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path)
+        && meta.permissions().mode() & 0o004 != 0
+    {
+        tracing::warn!(
+            file = %path.display(),
+            "this secret is readable by every user on the machine: chmod 600 it (owned by the outpost user)"
+        );
+    }
+}
+
 /// A secret file's content without the trailing newline editors add.
 fn read_secret(what: &'static str, path: &Path) -> Result<String, SetupError> {
     let bytes = read(what, path)?;
@@ -61,7 +75,10 @@ pub fn mqtt_options(
     if let Some(user_file) = &mqtt.username_file {
         let user = read_secret("the MQTT user name file", user_file)?;
         let password = match &mqtt.password_file {
-            Some(p) => read_secret("the MQTT password file", p)?,
+            Some(p) => {
+                warn_if_world_readable(p);
+                read_secret("the MQTT password file", p)?
+            }
             None => String::new(),
         };
         opts.set_credentials(user, password);
@@ -70,10 +87,13 @@ pub fn mqtt_options(
         crate::install_tls_provider();
         let tls = if let Some(ca_file) = &mqtt.ca_file {
             let client_auth = match (&mqtt.cert_file, &mqtt.key_file) {
-                (Some(cert), Some(key)) => Some((
-                    read("the client certificate file", cert)?,
-                    read("the client key file", key)?,
-                )),
+                (Some(cert), Some(key)) => {
+                    warn_if_world_readable(key);
+                    Some((
+                        read("the client certificate file", cert)?,
+                        read("the client key file", key)?,
+                    ))
+                }
                 _ => None,
             };
             TlsConfiguration::Simple {

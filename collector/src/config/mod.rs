@@ -196,18 +196,42 @@ pub struct IngestConfig {
     /// Larger payloads are counted as `oversize` and dropped (default 1MiB).
     #[serde(default = "default_max_payload")]
     pub max_payload: ByteSize,
+    /// Records per second each site may send on average; beyond it (and its burst) messages
+    /// are counted as `rate` and dropped, so one site cannot crowd out the others (default 2000).
+    #[serde(default = "default_site_rate")]
+    pub site_rate: u32,
+    /// Records a site may send at once above `site_rate`, e.g. a backlog after an outage
+    /// (default 20000).
+    #[serde(default = "default_site_burst")]
+    pub site_burst: u32,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             max_payload: default_max_payload(),
+            site_rate: default_site_rate(),
+            site_burst: default_site_burst(),
         }
     }
 }
 
 fn default_max_payload() -> ByteSize {
     ByteSize::new(1 << 20)
+}
+
+/// Default `[ingest] site_rate`: far above a site's normal few records per second.
+pub const DEFAULT_SITE_RATE: u32 = 2000;
+
+/// Default `[ingest] site_burst`.
+pub const DEFAULT_SITE_BURST: u32 = 20_000;
+
+fn default_site_rate() -> u32 {
+    DEFAULT_SITE_RATE
+}
+
+fn default_site_burst() -> u32 {
+    DEFAULT_SITE_BURST
 }
 
 /// `[http]`: the API and dashboard.
@@ -443,6 +467,18 @@ impl Config {
             return Err((
                 key(&[k("ingest"), k("max_payload")]),
                 "must be at least \"1KiB\" (default \"1MiB\")".into(),
+            ));
+        }
+        if self.ingest.site_rate == 0 {
+            return Err((
+                key(&[k("ingest"), k("site_rate")]),
+                format!("must be at least 1 record per second (default {DEFAULT_SITE_RATE})"),
+            ));
+        }
+        if self.ingest.site_burst == 0 {
+            return Err((
+                key(&[k("ingest"), k("site_burst")]),
+                format!("must be at least 1 record (default {DEFAULT_SITE_BURST})"),
             ));
         }
         let http = &self.http;

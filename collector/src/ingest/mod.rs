@@ -9,6 +9,7 @@
 //! broker (manual PUBACK) only after they are committed, so a crash loses nothing: the broker
 //! redelivers (persistent session) and the store ignores what it already has.
 
+mod limit;
 mod mqtt;
 mod settings;
 mod validate;
@@ -110,6 +111,8 @@ pub fn start(
         mqtt::LoopSettings {
             metrics,
             max_payload: settings.max_payload,
+            site_rate: settings.site_rate,
+            site_burst: settings.site_burst,
             shutdown,
         },
     ));

@@ -9,7 +9,11 @@ use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
 use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::{validate::classify, writer::Pending};
+use super::{
+    limit::{SiteLimiter, site_of},
+    validate::classify,
+    writer::Pending,
+};
 use crate::metrics::{Metrics, RejectReason};
 
 /// What the loop needs besides the connection.
@@ -18,6 +22,10 @@ pub struct LoopSettings {
     pub metrics: Arc<Metrics>,
     /// Larger payloads are dropped.
     pub max_payload: usize,
+    /// Records per second per site (`[ingest] site_rate`).
+    pub site_rate: u32,
+    /// Records at once per site (`[ingest] site_burst`).
+    pub site_burst: u32,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
 }
@@ -51,11 +59,14 @@ pub async fn run(
     let LoopSettings {
         metrics,
         max_payload,
+        site_rate,
+        site_burst,
         shutdown,
     } = settings;
     let mut logged = LogOnce {
         seen: HashSet::new(),
     };
+    let mut limiter = SiteLimiter::new(site_rate, site_burst);
     let mut failures = 0u32;
     loop {
         let event = tokio::select! {
@@ -79,7 +90,33 @@ pub async fn run(
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 metrics.message_received();
                 let at = jiff::Timestamp::now();
-                match classify(&publish.topic, &publish.payload, max_payload) {
+                let now = std::time::Instant::now();
+                let site = site_of(&publish.topic);
+                // Over its share: dropped before decoding, so a flood costs next to nothing.
+                if let Some(site) = site
+                    && !limiter.admits(site, now)
+                {
+                    metrics.rejected(RejectReason::Rate);
+                    if logged.first(site, RejectReason::Rate) {
+                        tracing::warn!(
+                            site = %site,
+                            reason = RejectReason::Rate.as_str(),
+                            "site {site} sends more than {site_rate} records/s (burst {site_burst}); \
+                             dropping its messages beyond that (further drops are only counted; \
+                             raise [ingest] site_rate / site_burst if this is expected)"
+                        );
+                    }
+                    let _ = client.try_ack(&publish);
+                    continue;
+                }
+                let verdict = classify(&publish.topic, &publish.payload, max_payload);
+                if let Some(site) = site {
+                    let records = verdict
+                        .as_ref()
+                        .map_or(1, super::validate::Inbound::records);
+                    limiter.charge(site, records, now);
+                }
+                match verdict {
                     Ok(item) => {
                         let pending = Pending { item, publish, at };
                         // Backpressure: while the writer is full, the connection is not read.

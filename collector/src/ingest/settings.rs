@@ -44,6 +44,10 @@ pub struct IngestSettings {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// Larger payloads are dropped as `oversize`.
     pub max_payload: usize,
+    /// Records per second each site may send on average; beyond it messages are `rate`.
+    pub site_rate: u32,
+    /// Records each site may send at once above `site_rate`.
+    pub site_burst: u32,
     /// How long the writer gathers messages before a store write.
     pub batch_window: Duration,
     /// A store write is started once this many records are gathered.
@@ -62,6 +66,8 @@ impl std::fmt::Debug for IngestSettings {
             .field("client_id", &self.client_id)
             .field("tls", &self.tls.is_some())
             .field("max_payload", &self.max_payload)
+            .field("site_rate", &self.site_rate)
+            .field("site_burst", &self.site_burst)
             .finish_non_exhaustive()
     }
 }
@@ -76,6 +82,8 @@ impl IngestSettings {
             credentials: None,
             tls: None,
             max_payload: 1 << 20,
+            site_rate: crate::config::DEFAULT_SITE_RATE,
+            site_burst: crate::config::DEFAULT_SITE_BURST,
             batch_window: Duration::from_millis(5),
             batch_records: 1000,
             queue: 64,
@@ -98,6 +106,16 @@ impl IngestSettings {
             }
             Some(mqtt) => {
                 let url = BrokerUrl::parse(&mqtt.url).map_err(IngestError::Url)?;
+                if !url.tls && !is_loopback(&url.host) {
+                    tracing::warn!(
+                        url = %mqtt.url,
+                        "plain MQTT to another machine: results and the MQTT password cross the \
+                         network unencrypted; use mqtts://"
+                    );
+                }
+                for secret in [&mqtt.password_file, &mqtt.key_file].into_iter().flatten() {
+                    crate::app::warn_if_world_readable(secret);
+                }
                 let mut s = Self::plain(url.host, url.port);
                 s.client_id.clone_from(&mqtt.client_id);
                 if let Some(user_file) = &mqtt.username_file {
@@ -119,6 +137,8 @@ impl IngestSettings {
         };
         settings.max_payload =
             usize::try_from(config.ingest.max_payload.bytes()).unwrap_or(usize::MAX);
+        settings.site_rate = config.ingest.site_rate;
+        settings.site_burst = config.ingest.site_burst;
         Ok(settings)
     }
 
@@ -147,6 +167,14 @@ impl IngestSettings {
         }
         options
     }
+}
+
+/// True for `localhost` and loopback addresses, where plain MQTT never leaves the machine.
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn read_secret(what: &'static str, path: &Path) -> Result<String, IngestError> {
@@ -199,6 +227,44 @@ fn tls_config(
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| IngestError::Tls(format!("client certificate: {e}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_is_read_but_never_shown() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (user, pass) = (dir.path().join("user"), dir.path().join("pass"));
+        std::fs::write(&user, "outpost-collector\n").expect("write");
+        std::fs::write(&pass, "s3cret-pa55\n").expect("write");
+        let text = format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nusername_file = \"{}\"\npassword_file = \"{}\"\n",
+            user.display(),
+            pass.display()
+        );
+        let config = Config::parse(&text, Path::new("c.toml")).expect("valid");
+        let settings = IngestSettings::from_config(&config).expect("settings");
+        assert_eq!(
+            settings.credentials,
+            Some(("outpost-collector".into(), "s3cret-pa55".into()))
+        );
+        assert!(!format!("{settings:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for (host, local) in [
+            ("localhost", true),
+            ("127.0.0.1", true),
+            ("::1", true),
+            ("10.0.0.5", false),
+            ("mqtt.example.com", false),
+        ] {
+            assert_eq!(is_loopback(host), local, "{host}");
         }
     }
 }
