@@ -17,7 +17,7 @@ fn no_config_means_embedded_everything() {
     assert_eq!(config.ingest.max_payload.bytes(), 1 << 20);
     assert_eq!(
         (config.ingest.site_rate, config.ingest.site_burst),
-        (2000, 20_000)
+        (10_000, 200_000)
     );
 }
 
@@ -154,13 +154,13 @@ fn bad_files_name_file_line_and_key() {
             "[ingest]\nsite_rate = 0\n",
             2,
             Some("ingest.site_rate"),
-            &["at least 1", "2000"],
+            &["at least 1", "10000"],
         ),
         (
             "[ingest]\nmax_payload = \"1MiB\"\nsite_burst = 0\n",
             3,
             Some("ingest.site_burst"),
-            &["at least 1", "20000"],
+            &["at least 1", "200000"],
         ),
         (
             "[ingest]\nmax_payload = \"lots\"\n",

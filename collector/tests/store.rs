@@ -398,6 +398,61 @@ fn prune_keeps_hourly_counts(db: &Db) {
     );
 }
 
+/// Batches larger than one multi-row statement, mixed with notes and gaps, partly stored.
+fn large_batches_cross_statement_chunks(db: &Db) {
+    let store = db.open();
+    let checks = [
+        "router", "switch", "nas", "disk", "memory", "load", "backup",
+    ];
+    let record = |seq: u64| match seq {
+        50 => note(seq, Some("router"), seq as i64),
+        120 => gap(seq, 200, 210),
+        _ => result(
+            seq,
+            checks[seq as usize % checks.len()],
+            Status::Ok,
+            seq as i64,
+        ),
+    };
+    // 1..=40 first, then 1..=150 (40 duplicates, 110 new: 64 + 32 + 8 + 4 + 2 rows of results).
+    let first: Vec<Record> = (1..=40).map(record).collect();
+    store
+        .write_batches(&[batch(3, first)], at(200))
+        .expect("write");
+    let all: Vec<Record> = (1..=150).map(record).collect();
+    let out = store
+        .write_batches(&[batch(3, all)], at(201))
+        .expect("write");
+    let new: Vec<u64> = out[0].new.iter().map(|r| r.seq).collect();
+    assert_eq!(
+        new,
+        (41..=150).collect::<Vec<_>>(),
+        "new ones, in seq order"
+    );
+    assert_eq!(out[0].duplicates, 40);
+    assert_eq!(
+        out[0].watermark, 150,
+        "the gap covers 200..=210, not 151..199"
+    );
+    let stored = store
+        .results(&ResultQuery {
+            site: Some(site()),
+            ..ResultQuery::default()
+        })
+        .expect("read");
+    assert_eq!(stored.len(), 148, "150 records less one note and one gap");
+    // Each check's latest result is its highest seq.
+    let latest = store.latest_results(Some(&site()), None).expect("read");
+    assert_eq!(latest.len(), checks.len());
+    for r in &latest {
+        let check = r.result.check.as_str();
+        let highest = (1..=150u64)
+            .filter(|&s| s != 50 && s != 120 && checks[s as usize % checks.len()] == check)
+            .max();
+        assert_eq!(Some(r.seq), highest, "{check}");
+    }
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -416,4 +471,5 @@ on_both_backends!(
     agents_births_and_presence,
     reads_results_latest_and_notes,
     prune_keeps_hourly_counts,
+    large_batches_cross_statement_chunks,
 );

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use crate::process::{bin_path, free_port, wait_for_port};
+use crate::process::{Listening, bin_path, free_port, wait_for_own_port};
 
 /// Which broker implementation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,15 @@ impl Broker {
             dir,
             child: None,
         };
-        broker.restart();
+        // Another test may take the same free port between our pick and the broker's bind.
+        for _ in 0..5 {
+            if broker.launch() != Listening::Taken {
+                break;
+            }
+            broker.kill();
+            broker.port = free_port();
+        }
+        broker.assert_listening();
         broker
     }
 
@@ -119,6 +127,25 @@ impl Broker {
 
     /// (Re)starts the broker on the same port and waits until it accepts connections.
     pub fn restart(&mut self) {
+        self.launch();
+        self.assert_listening();
+    }
+
+    fn assert_listening(&mut self) {
+        let own = self.child.as_mut().is_some_and(|c| {
+            wait_for_own_port(c, self.port, Duration::from_secs(1)) == Listening::Own
+        });
+        assert!(
+            own,
+            "{:?} broker does not listen on {} itself (log: {})",
+            self.kind,
+            self.port,
+            std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts the process and waits until it (not another process) listens on the port.
+    fn launch(&mut self) -> Listening {
         self.stop();
         let log =
             std::fs::File::create(self.dir.path().join("broker.log")).expect("broker log file");
@@ -144,15 +171,9 @@ impl Broker {
             .stderr(stderr)
             .spawn()
             .expect("starting the broker");
-        self.child = Some(child);
         // A port just released may take a moment; the broker retries nothing, so we wait.
-        assert!(
-            wait_for_port(self.port, Duration::from_secs(15)),
-            "{:?} broker did not listen on {} (log: {})",
-            self.kind,
-            self.port,
-            std::fs::read_to_string(self.dir.path().join("broker.log")).unwrap_or_default()
-        );
+        let child = self.child.insert(child);
+        wait_for_own_port(child, self.port, Duration::from_secs(15))
     }
 }
 

@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use crate::process::{bin_path, free_port, wait_for_port};
+use crate::process::{Listening, bin_path, free_port, wait_for_own_port};
 
 /// A collector process; killed on drop.
 pub struct CollectorProcess {
@@ -20,17 +20,25 @@ impl CollectorProcess {
     /// listen address) and starts the collector; waits until its HTTP port answers.
     pub fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the collector");
-        let http_port = free_port();
-        let text = config
-            .replace("{dir}", &dir.path().display().to_string())
-            .replace("{http}", &format!("127.0.0.1:{http_port}"));
-        std::fs::write(dir.path().join("collector.toml"), text).expect("writing collector.toml");
         let mut collector = Self {
             dir,
-            http_port,
+            http_port: 0,
             child: None,
         };
-        collector.restart();
+        // Another test may take the same free port between our pick and the collector's bind.
+        for _ in 0..5 {
+            collector.http_port = free_port();
+            let text = config
+                .replace("{dir}", &collector.dir.path().display().to_string())
+                .replace("{http}", &format!("127.0.0.1:{}", collector.http_port));
+            std::fs::write(collector.dir.path().join("collector.toml"), text)
+                .expect("writing collector.toml");
+            if collector.launch() != Listening::Taken {
+                break;
+            }
+            collector.kill();
+        }
+        collector.wait_ready();
         collector
     }
 
@@ -89,6 +97,12 @@ impl CollectorProcess {
 
     /// (Re)starts it with the same config and data.
     pub fn restart(&mut self) {
+        self.launch();
+        self.wait_ready();
+    }
+
+    /// Starts the process and waits until it (not another process) serves HTTP on its port.
+    fn launch(&mut self) -> Listening {
         self.kill();
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -104,10 +118,19 @@ impl CollectorProcess {
             .stderr(log)
             .spawn()
             .expect("starting outpost-collector");
-        self.child = Some(child);
+        let child = self.child.insert(child);
+        wait_for_own_port(child, self.http_port, Duration::from_secs(30))
+    }
+
+    /// Waits until it serves HTTP itself and is subscribed on MQTT.
+    fn wait_ready(&mut self) {
+        let own = self.child.as_mut().is_some_and(|c| {
+            wait_for_own_port(c, self.http_port, Duration::from_secs(1)) == Listening::Own
+        });
         assert!(
-            wait_for_port(self.http_port, Duration::from_secs(30)),
-            "the collector did not serve HTTP: {}",
+            own,
+            "the collector does not serve HTTP on {} itself: {}",
+            self.http_port,
             self.log()
         );
         // Ready means subscribed: records published before that would be lost (not retained).

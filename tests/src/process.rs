@@ -30,6 +30,80 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
     false
 }
 
+/// How waiting for a child's own listener ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// The child holds the listening socket.
+    Own,
+    /// Another process holds the port (another test took the same free port first), or the
+    /// child exited (typically: address in use).
+    Taken,
+    /// Nobody listens on the port yet.
+    TimedOut,
+}
+
+/// Waits until process `pid` itself listens on TCP `port`. A bare connect would also succeed
+/// against another test's process that grabbed the same "free" port, and the test would
+/// then talk to the wrong broker or collector.
+pub fn wait_for_own_port(
+    child: &mut std::process::Child,
+    port: u16,
+    timeout: Duration,
+) -> Listening {
+    let deadline = Instant::now() + timeout;
+    let mut foreign_since: Option<Instant> = None;
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return Listening::Taken;
+        }
+        let holders = listening_inodes(port);
+        if !holders.is_empty() {
+            if owns_socket(child.id(), &holders) {
+                return Listening::Own;
+            }
+            // Someone else listens; give our child a moment to fail or to bind beside it.
+            let since = *foreign_since.get_or_insert_with(Instant::now);
+            if since.elapsed() > Duration::from_secs(2) {
+                return Listening::Taken;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Listening::TimedOut
+}
+
+/// Inodes of the sockets listening on TCP `port` (IPv4 and IPv6), from `/proc/net/tcp*`.
+fn listening_inodes(port: u16) -> Vec<String> {
+    let wanted = format!(":{port:04X}");
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+            if fields.len() > 9 && fields[1].ends_with(&wanted) && fields[3] == "0A" {
+                out.push(fields[9].to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// Whether process `pid` has one of the socket `inodes` open.
+fn owns_socket(pid: u32, inodes: &[String]) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| {
+            let target = target.to_string_lossy();
+            inodes.iter().any(|i| target == format!("socket:[{i}]"))
+        })
+    })
+}
+
 /// The path of a binary built from this workspace (`target/debug/NAME`), building it if missing.
 pub fn bin_path(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("a test knows its own executable");

@@ -7,26 +7,43 @@ use std::{
 };
 
 /// A webhook receiver on 127.0.0.1; stops with the runtime.
+///
+/// Its URL carries a path unique to this receiver, and only bodies posted to that path are
+/// kept: a collector left over from another test that once had this port as its webhook
+/// cannot slip notifications into this test's counts.
 pub struct Receiver {
     addr: SocketAddr,
+    path: String,
     got: Arc<Mutex<Vec<serde_json::Value>>>,
 }
+
+static RECEIVERS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Receiver {
     /// Starts listening on a free port (call inside a tokio runtime).
     pub async fn start() -> Self {
-        use axum::{Json, Router, http::StatusCode, routing::post};
+        use axum::{Json, Router, http::StatusCode, http::Uri, routing::post};
         let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
         let sink = got.clone();
-        let app = Router::new().fallback(post(move |Json(v): Json<serde_json::Value>| {
-            let sink = sink.clone();
-            async move {
-                sink.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(v);
-                StatusCode::OK
-            }
-        }));
+        let n = RECEIVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = format!("/hook/{}-{n}-{nanos:x}", std::process::id());
+        let own = path.clone();
+        let app =
+            Router::new().fallback(post(move |uri: Uri, Json(v): Json<serde_json::Value>| {
+                let (sink, own) = (sink.clone(), own.clone());
+                async move {
+                    if uri.path() != own {
+                        return StatusCode::NOT_FOUND;
+                    }
+                    sink.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(v);
+                    StatusCode::OK
+                }
+            }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("binding a loopback port");
@@ -34,12 +51,12 @@ impl Receiver {
             .local_addr()
             .expect("bound listener has an address");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, got }
+        Self { addr, path, got }
     }
 
-    /// `http://127.0.0.1:PORT/hook`.
+    /// `http://127.0.0.1:PORT/hook/UNIQUE`.
     pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
+        format!("http://{}{}", self.addr, self.path)
     }
 
     /// Everything received so far.

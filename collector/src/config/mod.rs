@@ -56,6 +56,10 @@ pub struct EscalationConfig {
     /// The site team's window for an agent-offline escalation (default 2m).
     #[serde(default)]
     pub offline_window: Option<HumanDuration>,
+    /// How long an agent's Last Will must stand (no `online` after it) before agent-offline
+    /// opens (default 5s; "0s" opens at once).
+    #[serde(default)]
+    pub offline_grace: Option<HumanDuration>,
     /// Re-send open, unacknowledged escalations this often (default 1h; "0s" never).
     #[serde(default)]
     pub reminder: Option<HumanDuration>,
@@ -96,6 +100,9 @@ impl Config {
             offline_window: e
                 .offline_window
                 .map_or(defaults.offline_window, HumanDuration::get),
+            offline_grace: e
+                .offline_grace
+                .map_or(defaults.offline_grace, HumanDuration::get),
             reminder,
             flap_limit: e.flap_limit.unwrap_or(defaults.flap_limit).max(2),
             flap_window: e
@@ -197,11 +204,14 @@ pub struct IngestConfig {
     #[serde(default = "default_max_payload")]
     pub max_payload: ByteSize,
     /// Records per second each site may send on average; beyond it (and its burst) messages
-    /// are counted as `rate` and dropped, so one site cannot crowd out the others (default 2000).
+    /// are counted as `rate` and dropped, so one site cannot crowd out the others (default
+    /// 10000). Dropped records are not lost: the agent resends from its watermark when the
+    /// watermark stalls, but only after `stall_after` and with back-off, so keep this well above
+    /// what a site replaying a backlog sends.
     #[serde(default = "default_site_rate")]
     pub site_rate: u32,
     /// Records a site may send at once above `site_rate`, e.g. a backlog after an outage
-    /// (default 20000).
+    /// (default 200000: a 50-check site's 11 hours offline at one result per check per 10 s).
     #[serde(default = "default_site_burst")]
     pub site_burst: u32,
 }
@@ -220,11 +230,12 @@ fn default_max_payload() -> ByteSize {
     ByteSize::new(1 << 20)
 }
 
-/// Default `[ingest] site_rate`: far above a site's normal few records per second.
-pub const DEFAULT_SITE_RATE: u32 = 2000;
+/// Default `[ingest] site_rate`: far above a site's normal few records per second, and a
+/// fifth of what one 2-core collector stores (BENCHMARKS.md).
+pub const DEFAULT_SITE_RATE: u32 = 10_000;
 
 /// Default `[ingest] site_burst`.
-pub const DEFAULT_SITE_BURST: u32 = 20_000;
+pub const DEFAULT_SITE_BURST: u32 = 200_000;
 
 fn default_site_rate() -> u32 {
     DEFAULT_SITE_RATE

@@ -6,8 +6,36 @@ use outpost_shared::{AgentId, EscalationKind, EscalationState, SiteId, Timestamp
 use super::{AGENT_OFFLINE, Changes, Engine, NotifyEvent, add};
 
 impl Engine {
-    /// Presence from the retained `state` topic or the Last Will.
+    /// Presence from the retained `state` topic or the Last Will: `offline` opens
+    /// `agent-offline` once it has lasted [`EngineSettings::offline_grace`] (see `on_tick`).
+    ///
+    /// [`EngineSettings::offline_grace`]: super::EngineSettings::offline_grace
     pub(super) fn on_presence(
+        &mut self,
+        site: &SiteId,
+        agent: &AgentId,
+        online: bool,
+        at: Timestamp,
+        changes: &mut Changes,
+    ) {
+        let grace = self.settings.offline_grace;
+        let info = self
+            .agents
+            .entry((site.clone(), agent.clone()))
+            .or_default();
+        if online {
+            info.offline_since = None;
+        } else if !grace.is_zero() {
+            info.online = false;
+            info.offline_since.get_or_insert(at);
+            changes.agents.insert((site.clone(), agent.clone()));
+            return;
+        }
+        self.presence_now(site, agent, online, at, changes);
+    }
+
+    /// Applies presence at once (silence past `offline_after` has waited long enough).
+    fn presence_now(
         &mut self,
         site: &SiteId,
         agent: &AgentId,
@@ -19,8 +47,9 @@ impl Engine {
             .agents
             .entry((site.clone(), agent.clone()))
             .or_default();
-        let was_online = info.online;
+        let was_online = info.online || info.offline_since.is_some();
         info.online = online;
+        info.offline_since = None;
         if online {
             info.last_seen = Some(info.last_seen.map_or(at, |t| t.max(at)));
         }
@@ -79,7 +108,20 @@ impl Engine {
             .map(|(k, _)| k.clone())
             .collect();
         for (site, agent) in silent {
-            self.on_presence(&site, &agent, false, now, changes);
+            self.presence_now(&site, &agent, false, now, changes);
+        }
+        // A Last Will not followed by `online` within the grace: offline since the Will.
+        let grace = self.settings.offline_grace;
+        let gone: Vec<(SiteId, AgentId, Timestamp)> = self
+            .agents
+            .iter()
+            .filter_map(|((site, agent), info)| {
+                let since = info.offline_since?;
+                (add(since, grace) <= now).then(|| (site.clone(), agent.clone(), since))
+            })
+            .collect();
+        for (site, agent, since) in gone {
+            self.presence_now(&site, &agent, false, since, changes);
         }
 
         // Planned work and maintenance that ended release what they held.

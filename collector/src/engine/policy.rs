@@ -12,6 +12,10 @@ pub struct EngineSettings {
     pub offline_after: Option<Duration>,
     /// The site team's window for an `agent-offline` escalation before IT is called.
     pub offline_window: Duration,
+    /// An agent's Last Will (or `offline` state) opens `agent-offline` only when no `online`
+    /// follows within this grace: a session taken over by the agent's own reconnect, or a
+    /// blip of a second, is not an incident. The escalation still counts from the Will.
+    pub offline_grace: Duration,
     /// Re-send an open, unacknowledged escalation this often (`None`: never).
     pub reminder: Option<Duration>,
     /// Flapping: this many good/bad changes of one check inside `flap_window` open a flapping escalation.
@@ -29,6 +33,7 @@ impl Default for EngineSettings {
         Self {
             offline_after: None,
             offline_window: Duration::from_secs(120),
+            offline_grace: Duration::from_secs(5),
             reminder: Some(Duration::from_secs(3600)),
             flap_limit: 6,
             flap_window: Duration::from_secs(3600),
@@ -101,6 +106,9 @@ pub struct AgentInfo {
     pub online: bool,
     /// Last time anything arrived from it.
     pub last_seen: Option<Timestamp>,
+    /// When its Last Will (or `offline`) arrived, while `agent-offline` waits out the grace.
+    #[serde(default)]
+    pub offline_since: Option<Timestamp>,
     /// Planned work declared by the site team, until this time.
     pub planned_until: Option<Timestamp>,
 }

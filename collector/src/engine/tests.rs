@@ -258,12 +258,15 @@ fn agent_offline_opens_one_escalation_and_holds_checks() {
         online: false,
         at: t(101),
     });
+    assert!(rig.of(AGENT_OFFLINE).is_empty(), "the grace is not over");
+    rig.tick(105);
     let offline = rig.of(AGENT_OFFLINE);
     assert_eq!(
         offline.len(),
         1,
         "a repeated Last Will does not open a second one"
     );
+    assert_eq!(offline[0].opened_at, t(100), "counted from the first Will");
     assert_eq!(offline[0].kind, EscalationKind::AgentOffline);
     assert_eq!(offline[0].state, EscalationState::Local);
     rig.tick(160);
@@ -281,6 +284,23 @@ fn agent_offline_opens_one_escalation_and_holds_checks() {
     // Still failing after return: now it goes ahead.
     assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
     assert_eq!(rig.events(), [Opened, Escalated, Resolved, Escalated]);
+}
+
+#[test]
+fn a_will_followed_by_online_within_the_grace_is_no_incident() {
+    let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
+    // The agent's own reconnect took its session over: Will, then online, a moment apart.
+    for (online, at) in [(false, 100), (true, 100), (false, 200), (true, 204)] {
+        rig.apply(Event::Presence {
+            site: site(),
+            agent: agent(),
+            online,
+            at: t(at),
+        });
+    }
+    rig.tick(300);
+    assert!(rig.of(AGENT_OFFLINE).is_empty());
+    assert!(rig.events().is_empty(), "nobody is notified");
 }
 
 #[test]

@@ -2,7 +2,12 @@
 //! `(site, agent, epoch, seq)`, the ack watermark kept in the same transaction, births,
 //! presence and retention.
 
-use outpost_shared::{AgentId, Batch, Birth, PresenceState, Record, RecordBody, SiteId, Timestamp};
+use std::collections::{HashMap, HashSet};
+
+use outpost_shared::{
+    AgentId, Batch, Birth, CheckId, PresenceState, Record, RecordBody, ResultRecord, SiteId,
+    Timestamp,
+};
 
 use super::{
     BatchWrite, StoreError, Watermark,
@@ -40,10 +45,16 @@ pub fn batches(
         };
         let mut records: Vec<&Record> = batch.records.iter().collect();
         records.sort_by_key(|r| r.seq);
+        // Results (nearly all records) go in multi-row statements; notes and gaps one by one.
+        let mut inserted = insert_results(sql, batch, &records, now)?;
         let mut new = Vec::new();
         let mut duplicates = 0;
         for record in records {
-            if insert(sql, batch, record, now)? {
+            let is_new = match &record.body {
+                RecordBody::Result(_) => inserted.remove(&record.seq),
+                RecordBody::Note(_) | RecordBody::Gap(_) => insert_other(sql, batch, record)?,
+            };
+            if is_new {
                 new.push(record.clone());
             } else {
                 duplicates += 1;
@@ -53,6 +64,7 @@ pub fn batches(
                 mark.cover(gap.from_seq, gap.to_seq);
             }
         }
+        upsert_latest(sql, batch, &new)?;
         let id = [
             Param::from(batch.site.as_str()),
             Param::from(batch.agent.as_str()),
@@ -135,17 +147,117 @@ fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreEr
     Ok(mark)
 }
 
-/// Inserts one record unless its key is stored; returns whether it was new.
-fn insert(sql: &mut dyn Sql, batch: &Batch, record: &Record, now: i64) -> Result<bool, StoreError> {
-    let mut params = vec![
+/// Rows per multi-row statement: a run of records is cut into chunks of these sizes, largest
+/// first, so each table needs only a handful of distinct (prepared) statements.
+const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `head VALUES ($1, ..), (..), .. tail` for `rows` rows of `columns` parameters.
+fn multi_row(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(head.len() + tail.len() + rows * columns * 5 + 16);
+    text.push_str(head);
+    text.push_str(" VALUES ");
+    for row in 0..rows {
+        text.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..columns {
+            let sep = if column == 0 { "" } else { ", " };
+            let _ = write!(text, "{sep}${}", row * columns + column + 1);
+        }
+        text.push(')');
+    }
+    text.push(' ');
+    text.push_str(tail);
+    text
+}
+
+/// Splits `len` rows into [`CHUNKS`]-sized runs.
+fn chunks(mut len: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let size = CHUNKS.into_iter().find(|&c| c <= len)?;
+        len -= size;
+        Some(size)
+    })
+}
+
+/// The key and time parameters every record row starts with.
+fn record_key(batch: &Batch, record: &Record) -> [Param; 5] {
+    [
         Param::from(batch.site.as_str()),
         Param::from(batch.agent.as_str()),
         to_db(batch.epoch),
         to_db(record.seq),
         Param::from(micros(record.ts)),
-    ];
-    let changed = match &record.body {
-        RecordBody::Result(r) => {
+    ]
+}
+
+/// Inserts the result records among `records` whose key is not stored yet, in multi-row
+/// statements; returns the seqs that were inserted.
+fn insert_results(
+    sql: &mut dyn Sql,
+    batch: &Batch,
+    records: &[&Record],
+    now: i64,
+) -> Result<HashSet<u64>, StoreError> {
+    const COLUMNS: usize = 11;
+    let results: Vec<(&Record, &ResultRecord)> = records
+        .iter()
+        .filter_map(|r| match &r.body {
+            RecordBody::Result(result) => Some((*r, result)),
+            RecordBody::Note(_) | RecordBody::Gap(_) => None,
+        })
+        .collect();
+    let mut inserted = HashSet::with_capacity(results.len());
+    let mut rest = results.as_slice();
+    for size in chunks(results.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut params = Vec::with_capacity(size * COLUMNS);
+        for (record, r) in chunk {
+            params.extend(record_key(batch, record));
+            params.extend([
+                Param::from(r.check.as_str()),
+                Param::from(r.status.as_str()),
+                Param::from(r.summary.as_str()),
+                Param::from(json(&r.metrics)?),
+                Param::from(r.historical),
+                Param::from(now),
+            ]);
+        }
+        let statement = multi_row(
+            "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary,
+                 metrics, historical, received_us)",
+            COLUMNS,
+            size,
+            "ON CONFLICT DO NOTHING RETURNING seq",
+        );
+        for row in sql.query(&statement, &params)? {
+            inserted.insert(row.int(0)? as u64);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Moves `latest_results` to the newest of the batch's new results for each check (one row
+/// per check, so one statement never touches a row twice), unless a newer one is stored.
+fn upsert_latest(sql: &mut dyn Sql, batch: &Batch, new: &[Record]) -> Result<(), StoreError> {
+    const COLUMNS: usize = 10;
+    let mut newest: HashMap<&CheckId, (&Record, &ResultRecord)> = HashMap::new();
+    for record in new {
+        if let RecordBody::Result(r) = &record.body {
+            let entry = newest.entry(&r.check).or_insert((record, r));
+            if (record.ts, record.seq) >= (entry.0.ts, entry.0.seq) {
+                *entry = (record, r);
+            }
+        }
+    }
+    let rows: Vec<_> = newest.into_values().collect();
+    let mut rest = rows.as_slice();
+    for size in chunks(rows.len()) {
+        let (chunk, after) = rest.split_at(size);
+        rest = after;
+        let mut params = Vec::with_capacity(size * COLUMNS);
+        for (record, r) in chunk {
+            params.extend(record_key(batch, record));
             params.extend([
                 Param::from(r.check.as_str()),
                 Param::from(r.status.as_str()),
@@ -153,28 +265,31 @@ fn insert(sql: &mut dyn Sql, batch: &Batch, record: &Record, now: i64) -> Result
                 Param::from(json(&r.metrics)?),
                 Param::from(r.historical),
             ]);
-            let mut with_received = params.clone();
-            with_received.push(Param::from(now));
-            let changed = sql.execute(
-                "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary,
-                     metrics, historical, received_us)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                &with_received,
-            )?;
-            if changed > 0 {
-                sql.execute(
-                    "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status,
-                         summary, metrics, historical)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                     ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
-                         seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
-                         summary = excluded.summary, metrics = excluded.metrics,
-                         historical = excluded.historical
-                     WHERE excluded.ts_us >= latest_results.ts_us",
-                    &params,
-                )?;
-            }
-            changed
+        }
+        let statement = multi_row(
+            "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status,
+                 summary, metrics, historical)",
+            COLUMNS,
+            size,
+            "ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
+                 seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
+                 summary = excluded.summary, metrics = excluded.metrics,
+                 historical = excluded.historical
+             WHERE excluded.ts_us >= latest_results.ts_us",
+        );
+        sql.execute(&statement, &params)?;
+    }
+    Ok(())
+}
+
+/// Inserts one note or gap record unless its key is stored; returns whether it was new.
+fn insert_other(sql: &mut dyn Sql, batch: &Batch, record: &Record) -> Result<bool, StoreError> {
+    let mut params = record_key(batch, record).to_vec();
+    let changed = match &record.body {
+        RecordBody::Result(_) => {
+            return Err(StoreError::Corrupt(
+                "a result record reached the note/gap insert".into(),
+            ));
         }
         RecordBody::Note(n) => {
             params.extend([

@@ -57,8 +57,9 @@ async fn netns_router_down_escalates_once_and_holds_dependents() {
     .await;
     assert!(
         hook.bodies().is_empty(),
-        "all is well at first: {:?}",
-        hook.events()
+        "all is well at first: {:?}\n{}",
+        hook.bodies(),
+        collector.log()
     );
 
     router.link_down().expect("pull the router's cable");
