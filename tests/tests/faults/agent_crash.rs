@@ -14,7 +14,7 @@ const MAX_SIZE: u64 = 256_000_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_kill_9_loop_then_corrupt_tail() {
-    let (broker, _hook, collector) = plant("offline_after = \"30s\"", "").await;
+    let (mut broker, _hook, collector) = plant("offline_after = \"30s\"", "").await;
     let mut agent =
         AgentProcess::start(&agent_config(&broker, "256MB", &uptime_checks(4, "100ms")));
     let store = Store::open(&collector);
@@ -65,13 +65,26 @@ async fn agent_kill_9_loop_then_corrupt_tail() {
     );
 
     // A garbage tail on the newest segment while the agent is stopped.
-    let newest = std::fs::read_dir(agent.outbox_dir())
-        .expect("outbox folder")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .max()
-        .expect("a segment file");
+    let newest_segment = |dir: &std::path::Path| {
+        std::fs::read_dir(dir)
+            .expect("outbox folder")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+            .max()
+    };
+    let newest = if let Some(segment) = newest_segment(&agent.outbox_dir()) {
+        segment
+    } else {
+        // Everything was acked and compacted away: run a moment without a broker, so
+        // records wait in a segment.
+        broker.stop();
+        agent.restart();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        agent.stop();
+        broker.restart();
+        newest_segment(&agent.outbox_dir()).expect("a segment file")
+    };
     std::fs::OpenOptions::new()
         .append(true)
         .open(&newest)
