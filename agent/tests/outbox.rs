@@ -168,6 +168,36 @@ fn ack_frees_space_and_survives_reopen() {
 }
 
 #[test]
+fn acks_are_saved_lazily_and_a_crash_only_resends() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("outbox");
+    let mut outbox = Outbox::open(&dir, roomy()).expect("opens");
+    for n in 1..=10 {
+        outbox.append(t0(), result("router", n)).expect("appends");
+    }
+    // Opening saved the metadata a moment ago: this ack waits (META_EVERY) in memory.
+    outbox.ack(outbox.epoch(), 8).expect("acks");
+    assert_eq!(outbox.acked_seq(), 8);
+    // A power cut now: the folder as it is on disk.
+    let crashed = tmp.path().join("crashed");
+    copy_dir(&dir, &crashed);
+    let after_crash = Outbox::open(&crashed, roomy()).expect("opens");
+    let on_disk = after_crash.acked_seq();
+    assert!(on_disk < 8, "the held-back ack is not on disk");
+    let seqs: Vec<u64> = all_pending(&after_crash).iter().map(|r| r.seq).collect();
+    assert_eq!(
+        seqs,
+        (on_disk + 1..=10).collect::<Vec<_>>(),
+        "resent, nothing lost"
+    );
+    // A clean stop saves it.
+    drop(outbox);
+    let reopened = Outbox::open(&dir, roomy()).expect("reopens");
+    assert_eq!(reopened.acked_seq(), 8);
+    assert_eq!(all_pending(&reopened).len(), 2);
+}
+
+#[test]
 fn wiping_the_folder_starts_a_new_epoch() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("outbox");

@@ -65,6 +65,7 @@ pub(super) fn open(dir: &Path, limits: OutboxLimits) -> Result<Outbox, OutboxErr
         next_seq: 1,
         acked_seq: acked,
         saved_meta: saved,
+        meta_saved_at: None,
         meta_bytes: fs::metadata(dir.join(meta::META_FILE)).map_or(0, |m| m.len()),
         index: Index::new(acked),
         segments: std::collections::BTreeMap::new(),
