@@ -34,6 +34,9 @@ pub struct EscalationOut {
     pub dedup_key: String,
     /// Why it waits, in words.
     pub held_because: Option<String>,
+    /// The check's title from the agent's birth, where known (lists only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check_title: Option<String>,
 }
 
 impl From<Escalation> for EscalationOut {
@@ -41,6 +44,7 @@ impl From<Escalation> for EscalationOut {
         Self {
             dedup_key: escalation.dedup_key(),
             held_because: escalation.held.as_ref().map(crate::engine::Hold::describe),
+            check_title: None,
             escalation,
         }
     }
@@ -111,7 +115,25 @@ pub async fn list(
             }
     });
     all.sort_by_key(|e| std::cmp::Reverse(e.id));
-    Ok(Json(all.into_iter().map(EscalationOut::from).collect()))
+    let engine = state.engine();
+    Ok(Json(all.into_iter().map(|e| titled(&engine, e)).collect()))
+}
+
+/// An escalation for a list, with its check's title from the agent's birth where known.
+pub(crate) fn titled(engine: &crate::engine::Engine, e: Escalation) -> EscalationOut {
+    let title = CheckId::new(e.check.as_str())
+        .ok()
+        .and_then(|c| {
+            engine
+                .agent(&e.site, &e.agent)
+                .and_then(|a| a.checks.get(&c))
+                .map(|p| p.title.clone())
+        })
+        .filter(|t| !t.is_empty());
+    EscalationOut {
+        check_title: title,
+        ..EscalationOut::from(e)
+    }
 }
 
 /// One escalation with everything IT needs.

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     ApiState,
     error::{ApiError, blocking},
-    escalations::{EscalationOut, parse_since},
+    escalations::{self, EscalationOut, parse_since},
 };
 use crate::store::{ResultQuery, StoredResult};
 
@@ -103,7 +103,8 @@ fn summarize(
         .filter(|e| e.is_open() && !e.historical)
     {
         if let Some(site) = sites.get_mut(&e.site) {
-            site.escalations.push(e.clone().into());
+            site.escalations
+                .push(escalations::titled(&engine, e.clone()));
         }
     }
     let mut list: Vec<SiteSummary> = sites.into_values().collect();
@@ -251,7 +252,7 @@ pub async fn detail(
         .escalations()
         .filter(|e| e.site == site && !e.historical)
         .cloned()
-        .map(EscalationOut::from)
+        .map(|e| escalations::titled(&engine, e))
         .collect();
     escalations.sort_by_key(|e| std::cmp::Reverse(e.escalation.id));
     Ok(Json(SiteDetail {

@@ -45,7 +45,7 @@ let pending = null;
 function onEvent(data) {
   if (data.event && data.escalation) {
     const e = data.escalation;
-    toast('#' + e.id + ' ' + data.site + ' · ' + escalationWhat({ ...e, agent: data.agent }) + ': ' + (STATE_WORDS[e.state] || e.state));
+    toast('#' + e.id + ' ' + data.site + ' · ' + escalationWhat({ ...e, agent: data.agent }, data.check_title) + ': ' + (STATE_WORDS[e.state] || e.state));
   }
   if (!current || !current.wants(data)) return;
   if (pending) return;

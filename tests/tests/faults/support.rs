@@ -54,6 +54,8 @@ pub struct StoredResult {
     pub ts: jiff::Timestamp,
     pub check: String,
     pub historical: bool,
+    pub status: String,
+    pub metrics: serde_json::Value,
 }
 
 /// A stored `gap` record.
@@ -132,7 +134,7 @@ impl Store {
     /// Stored results of `epoch` in seq order.
     pub fn results(&self, epoch: u64) -> Vec<StoredResult> {
         self.query(
-            "SELECT ts_us, check_id, historical FROM results
+            "SELECT ts_us, check_id, historical, status, metrics FROM results
              WHERE site = ?1 AND agent = ?2 AND epoch = ?3 ORDER BY seq",
             rusqlite::params![SITE, AGENT, epoch as i64],
             |r| {
@@ -141,6 +143,9 @@ impl Store {
                         .unwrap_or(jiff::Timestamp::UNIX_EPOCH),
                     check: r.get(1)?,
                     historical: r.get(2)?,
+                    status: r.get(3)?,
+                    metrics: serde_json::from_str(&r.get::<_, String>(4)?)
+                        .unwrap_or(serde_json::Value::Null),
                 })
             },
         )

@@ -39,7 +39,7 @@ function escalationsCell(site) {
   if (!site.escalations.length) return h('td', { class: 'muted' }, 'none');
   return h('td', {}, h('ul', { class: 'escs' }, site.escalations.map((e) =>
     h('li', { 'data-escalation': e.id },
-      h('a', { href: '#/escalations/' + e.id }, escalationWhat(e) + ' (' + e.agent + ')'), ' ',
+      h('a', { href: '#/escalations/' + e.id }, escalationWhat(e, e.check_title) + ' (' + e.agent + ')'), ' ',
       stateBadge(e.state), ' ', h('span', { class: 'muted' }, stateDetail(e)),
       e.held_because ? h('div', { class: 'muted small' }, e.held_because) : null))));
 }

@@ -68,7 +68,7 @@ export function mountSite(root, site) {
     ]);
     const escs = d.escalations.map((e) => [
       h('a', { href: '#/escalations/' + e.id }, '#' + e.id),
-      escalationWhat(e) + ' (' + e.agent + ')',
+      escalationWhat(e, e.check_title) + ' (' + e.agent + ')',
       [stateBadge(e.state), ' ', h('span', { class: 'muted' }, stateDetail(e))],
       time(e.opened_at),
     ]);
