@@ -760,3 +760,32 @@ async fn five_hundred_sites_render_at_once() -> anyhow::Result<()> {
     b.screenshot(&screenshot("fleet-500")).await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_resolves_by_hand_and_its_name_is_kept() {
+    let c = seeded(tokens()).await;
+    let id = open_escalation(&c, "router").await;
+    let url = format!("{}/api/v1/escalations/{id}/resolve", c.url);
+    let post = |body: serde_json::Value| client().post(&url).bearer_auth(WRITE).json(&body).send();
+
+    let too_long = post(serde_json::json!({"by": "x".repeat(101)}))
+        .await
+        .expect("request");
+    assert_eq!(too_long.status(), 400);
+    let text = too_long.text().await.expect("body");
+    assert!(text.contains("`by`") && text.contains("100"), "{text}");
+
+    let done = post(serde_json::json!({"by": "  Sam (IT)  "}))
+        .await
+        .expect("request");
+    assert!(done.status().is_success(), "{}", done.status());
+    let out: serde_json::Value = done.json().await.expect("JSON");
+    assert_eq!(out["state"], "resolved");
+    assert_eq!(out["resolved_by"], "Sam (IT)");
+    assert_eq!(out["fixed_by"], "it");
+
+    let again = post(serde_json::json!({})).await.expect("request");
+    assert_eq!(again.status(), 409, "already resolved");
+    let detail = get_json(&format!("{}/api/v1/escalations/{id}", c.url), READ).await;
+    assert_eq!(detail["resolved_by"], "Sam (IT)", "kept: {detail}");
+}

@@ -298,11 +298,12 @@ pub async fn resolve(
     Path(id): Path<u64>,
     body: Option<Json<ResolveBody>>,
 ) -> Result<Json<EscalationOut>, ApiError> {
-    if let Some(Json(ResolveBody { by: Some(by) })) = &body {
-        text_field("by", by, 100)?;
-    }
+    let by = body
+        .and_then(|Json(b)| b.by)
+        .map(|by| text_field("by", &by, 100))
+        .transpose()?;
     let (reply, answer) = oneshot::channel();
-    send(&state, Command::Resolve { id, reply }).await?;
+    send(&state, Command::Resolve { id, by, reply }).await?;
     let escalation = answer
         .await
         .map_err(|_| ApiError::unavailable("the decision task stopped"))??;

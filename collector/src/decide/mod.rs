@@ -130,6 +130,7 @@ pub enum Command {
     /// Close it.
     Resolve {
         id: u64,
+        by: Option<String>,
         reply: oneshot::Sender<Result<Escalation, EngineError>>,
     },
     /// Set a maintenance window (its id is assigned here).
@@ -240,8 +241,8 @@ impl Decider {
                     .await;
                 let _ = reply.send(result.map(|()| self.escalation(id)));
             }
-            Command::Resolve { id, reply } => {
-                let result = self.step_one(Event::Resolve { id, at: now }).await;
+            Command::Resolve { id, by, reply } => {
+                let result = self.step_one(Event::Resolve { id, by, at: now }).await;
                 let _ = reply.send(result.map(|()| self.escalation(id)));
             }
             Command::SetMaintenance { mut window, reply } => {

@@ -90,6 +90,9 @@ pub struct Escalation {
     pub note: Option<String>,
     /// When it resolved.
     pub resolved_at: Option<Timestamp>,
+    /// Who in IT closed it by hand (`POST …/resolve` with `by`); `None` when it recovered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
     /// Who fixed it.
     pub fixed_by: Option<FixedBy>,
     /// Latest summary.

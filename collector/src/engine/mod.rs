@@ -78,8 +78,12 @@ pub enum Event {
         note: Option<String>,
         at: Timestamp,
     },
-    /// IT closed an escalation.
-    Resolve { id: u64, at: Timestamp },
+    /// IT closed an escalation (`by`: who, when given).
+    Resolve {
+        id: u64,
+        by: Option<String>,
+        at: Timestamp,
+    },
     /// IT set a maintenance window.
     SetMaintenance(Maintenance),
     /// IT ended a maintenance window early.
@@ -289,9 +293,10 @@ impl Engine {
                 let events = esc.acknowledge(by, note, at);
                 self.record(id, events, &mut changes);
             }
-            Event::Resolve { id, at } => {
+            Event::Resolve { id, by, at } => {
                 let esc = self.open_escalation_mut(id)?;
                 let events = esc.resolve(at, true);
+                esc.resolved_by = by;
                 let (site, agent, check) = (esc.site.clone(), esc.agent.clone(), esc.check.clone());
                 self.detach(id, &site, &agent, &check, &mut changes);
                 self.record(id, events, &mut changes);
@@ -507,6 +512,7 @@ impl Engine {
             escalated_at: None,
             acknowledged_at: None,
             acknowledged_by: None,
+            resolved_by: None,
             note: None,
             resolved_at: None,
             fixed_by: None,

@@ -397,10 +397,19 @@ fn it_closes_an_escalation_and_bad_ids_are_refused() {
     let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
     rig.result("router", Fail, 0);
     let id = rig.of("router")[0].id;
-    rig.apply(Event::Resolve { id, at: t(50) });
+    rig.apply(Event::Resolve {
+        id,
+        by: Some("Sam (IT)".into()),
+        at: t(50),
+    });
     assert_eq!(rig.of("router")[0].fixed_by, Some(FixedBy::It));
+    assert_eq!(rig.of("router")[0].resolved_by.as_deref(), Some("Sam (IT)"));
     assert_eq!(
-        rig.engine.apply(Event::Resolve { id, at: t(60) }),
+        rig.engine.apply(Event::Resolve {
+            id,
+            by: None,
+            at: t(60)
+        }),
         Err(EngineError::AlreadyResolved(id))
     );
     assert_eq!(

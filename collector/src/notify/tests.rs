@@ -27,6 +27,7 @@ fn notification(event: NotifyEvent) -> Notification {
         escalated_at: Some(t(900)),
         acknowledged_at: None,
         acknowledged_by: None,
+        resolved_by: None,
         note: None,
         resolved_at: (event == NotifyEvent::Resolved).then(|| t(5400)),
         fixed_by: (event == NotifyEvent::Resolved).then_some(FixedBy::It),

@@ -38,6 +38,7 @@ fn esc(
         escalated_at: escalated.map(t),
         acknowledged_at: None,
         acknowledged_by: None,
+        resolved_by: None,
         note: None,
         resolved_at: resolved.map(t),
         fixed_by,

@@ -18,7 +18,7 @@ function facts(e) {
   if (e.escalated_at) rows.push(['IT called', time(e.escalated_at)]);
   if (e.acknowledged_at) rows.push(['Acknowledged', time(e.acknowledged_at) + ' by ' + (e.acknowledged_by || '?')]);
   if (e.note) rows.push(['IT note', e.note]);
-  if (e.resolved_at) rows.push(['Resolved', time(e.resolved_at) + ', ' + fixedBy(e) + ' after ' + ago(e.opened_at).replace(' ago', '')]);
+  if (e.resolved_at) rows.push(['Resolved', time(e.resolved_at) + ', ' + fixedBy(e) + ' after ' + ago(e.opened_at).replace(' ago', '') + (e.resolved_by ? '; closed by ' + e.resolved_by : '')]);
   if (e.held_because) rows.push(['Waiting', e.held_because]);
   if (e.historical) rows.push(['History', 'Learned from replayed results after an outage: recorded, never paged.']);
   rows.push(['Dedup key', h('code', {}, e.dedup_key)]);
@@ -81,7 +81,7 @@ function actions(e, reload) {
   resolve.addEventListener('submit', (ev) => {
     ev.preventDefault();
     const body = by.value.trim() ? { by: by.value } : {};
-    run(resolveButton, '/api/v1/escalations/' + e.id + '/resolve', body, () => 'Resolved.');
+    run(resolveButton, '/api/v1/escalations/' + e.id + '/resolve', body, (out) => 'Resolved' + (out.resolved_by ? ' by ' + out.resolved_by : '') + '.');
   });
   const check = e.kind === 'check' ? e.check : null;
   return h('section', { class: 'panel' }, h('h2', {}, 'Actions'), msg, ack, resolve, maintenanceForm(e.site, check, reload));
