@@ -788,4 +788,23 @@ async fn it_resolves_by_hand_and_its_name_is_kept() {
     assert_eq!(again.status(), 409, "already resolved");
     let detail = get_json(&format!("{}/api/v1/escalations/{id}", c.url), READ).await;
     assert_eq!(detail["resolved_by"], "Sam (IT)", "kept: {detail}");
+
+    // A site whose agent was born but never sent a result is not shown as fine.
+    c.agent(
+        "quarry-hull",
+        "gate-pc",
+        vec![spec("router", "ping", "Main router", 2, 0)],
+    )
+    .await;
+    let sites = get_json(&format!("{}/api/v1/sites", c.url), READ).await;
+    let worst = |name: &str| {
+        sites
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["site"] == name)
+            .map(|s| s["worst"].clone())
+    };
+    assert_eq!(worst("quarry-hull"), Some(serde_json::json!("unknown")));
+    assert_ne!(worst("depot-york"), Some(serde_json::json!("unknown")));
 }

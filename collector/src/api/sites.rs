@@ -90,6 +90,13 @@ fn summarize(
             planned_work_until: info.and_then(|i| i.planned_until),
         });
     }
+    // A site that has not reported a single result is not known to be fine.
+    let reporting: std::collections::BTreeSet<&SiteId> = latest.iter().map(|r| &r.site).collect();
+    for (id, site) in &mut sites {
+        if !reporting.contains(id) {
+            site.worst = Status::Unknown;
+        }
+    }
     for r in latest {
         if let Some(site) = sites.get_mut(&r.site) {
             if r.result.status.severity() > site.worst.severity() {
