@@ -38,7 +38,14 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
         },
     )
     .with_context(|| format!("opening the outbox in {}", config.outbox.dir.display()))?;
-    let live = Live::new(config.catalogue(), Some(outbox.clone()));
+    let live = match config.outbox.dir.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => Live::persistent(
+            config.catalogue(),
+            Some(outbox.clone()),
+            dir.join("site-memory.json"),
+        ),
+        _ => Live::new(config.catalogue(), Some(outbox.clone())),
+    };
     let ctx = RunContext {
         live: live.clone(),
         timezone: config.timezone.clone(),

@@ -158,3 +158,35 @@ async fn results_keep_since_until_the_status_changes() {
     let snapshot = serde_json::to_value(live.snapshot()).expect("serializes");
     assert_eq!(snapshot["results"]["job"]["status"], "fail");
 }
+
+#[tokio::test]
+async fn reports_and_confirmations_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (config, outbox, _) = setup(dir.path());
+    let file = dir.path().join("site-memory.json");
+    let live = Live::persistent(config.catalogue(), Some(outbox.clone()), file.clone());
+    live.report_heartbeat("job", Status::Ok, Some("12 GB copied".into()))
+        .expect("report");
+    live.confirm_checklist("cages", "Sam")
+        .await
+        .expect("confirmed");
+    let (job, cages) = (
+        outpost_shared::CheckId::new("job").expect("id"),
+        outpost_shared::CheckId::new("cages").expect("id"),
+    );
+    let report = live.heartbeat(&job).expect("reported");
+    drop(live);
+
+    // The agent restarts: the same file, a fresh live state.
+    let again = Live::persistent(config.catalogue(), Some(outbox.clone()), file.clone());
+    assert_eq!(again.heartbeat(&job), Some(report));
+    let confirmed = again.confirmations(&cages);
+    assert_eq!(confirmed.len(), 1);
+    assert_eq!(confirmed[0].by, "Sam");
+
+    // A damaged file is reported and ignored: the agent starts with nothing remembered.
+    std::fs::write(&file, b"{ not json").expect("damage");
+    let fresh = Live::persistent(config.catalogue(), Some(outbox), file);
+    assert!(fresh.heartbeat(&job).is_none());
+    assert!(fresh.confirmations(&cages).is_empty());
+}

@@ -24,6 +24,15 @@ pub const MAX_TEXT_LEN: usize = 2000;
 /// Confirmations kept per checklist.
 const KEEP_CONFIRMATIONS: usize = 16;
 
+/// What [`Live::persistent`] keeps on disk.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Memory {
+    #[serde(default)]
+    heartbeats: BTreeMap<CheckId, HeartbeatReport>,
+    #[serde(default)]
+    confirmations: BTreeMap<CheckId, Vec<Confirmation>>,
+}
+
 #[derive(Default)]
 struct State {
     results: BTreeMap<CheckId, LiveResult>,
@@ -35,6 +44,8 @@ struct State {
 
 struct Inner {
     catalogue: Vec<CheckSpec>,
+    /// Where heartbeat reports and checklist confirmations survive a restart (`None`: memory).
+    memory_file: Option<std::path::PathBuf>,
     started_at: Timestamp,
     outbox: Option<SharedOutbox>,
     state: Mutex<State>,
@@ -51,6 +62,54 @@ pub struct Live {
 impl Live {
     /// Live state for the checks in `catalogue`; `outbox` receives notes (None in one-shot runs).
     pub fn new(catalogue: Vec<CheckSpec>, outbox: Option<SharedOutbox>) -> Self {
+        Self::build(catalogue, outbox, None)
+    }
+
+    /// Like [`Live::new`], with heartbeat reports and checklist confirmations kept in `file`
+    /// (read now, rewritten on each report or confirmation): a restarted agent neither
+    /// forgets that the cage was locked nor when the backup job last reported.
+    pub fn persistent(
+        catalogue: Vec<CheckSpec>,
+        outbox: Option<SharedOutbox>,
+        file: std::path::PathBuf,
+    ) -> Self {
+        let live = Self::build(catalogue, outbox, Some(file));
+        let Some(file) = live.inner.memory_file.clone() else {
+            return live;
+        };
+        match std::fs::read(&file) {
+            Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
+                Ok(memory) => {
+                    let mut state = live.state();
+                    for (id, report) in memory.heartbeats {
+                        if live.spec_of_kind(id.as_str(), "heartbeat").is_ok() {
+                            state.heartbeats.insert(id, report);
+                        }
+                    }
+                    for (id, list) in memory.confirmations {
+                        if live.spec_of_kind(id.as_str(), "checklist").is_ok() {
+                            state.confirmations.insert(id, list);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(
+                    file = %file.display(), error = %e,
+                    "cannot read the saved heartbeat reports and checklist confirmations; starting without them"
+                ),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "cannot read the saved heartbeat reports and checklist confirmations");
+            }
+        }
+        live
+    }
+
+    fn build(
+        catalogue: Vec<CheckSpec>,
+        outbox: Option<SharedOutbox>,
+        memory_file: Option<std::path::PathBuf>,
+    ) -> Self {
         let run_now = catalogue
             .iter()
             .map(|c| (c.id.clone(), Arc::new(tokio::sync::Notify::new())))
@@ -59,6 +118,7 @@ impl Live {
             inner: Arc::new(Inner {
                 run_now,
                 catalogue,
+                memory_file,
                 started_at: Timestamp::now(),
                 outbox,
                 state: Mutex::new(State::default()),
@@ -172,6 +232,7 @@ impl Live {
                 message,
             },
         );
+        self.save_memory();
         self.request_run(&id);
         Ok(())
     }
@@ -194,6 +255,7 @@ impl Live {
                 list.remove(0);
             }
         }
+        self.save_memory();
         self.request_run(&id);
         let note = NoteRecord {
             check: Some(id),
@@ -323,6 +385,29 @@ impl Live {
     /// The link to the collector, once tried.
     pub fn connection(&self) -> Option<Connection> {
         self.state().connection.clone()
+    }
+
+    /// Writes heartbeat reports and confirmations to the memory file (temp file + rename, so a
+    /// crash leaves the old or the new one). A failure is logged: the live state still has them.
+    fn save_memory(&self) {
+        let Some(file) = &self.inner.memory_file else {
+            return;
+        };
+        let memory = {
+            let state = self.state();
+            Memory {
+                heartbeats: state.heartbeats.clone().into_iter().collect(),
+                confirmations: state.confirmations.clone().into_iter().collect(),
+            }
+        };
+        let tmp = file.with_extension("json.tmp");
+        let written = serde_json::to_vec(&memory)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, file));
+        if let Err(e) = written {
+            tracing::warn!(file = %file.display(), error = %e, "cannot save heartbeat reports and checklist confirmations");
+        }
     }
 
     /// Everything at once, for the site page and `/api/v1/status`.

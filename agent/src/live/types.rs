@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use outpost_shared::{CheckId, CheckSpec, EscalationList, Status};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The newest result of one check, with when its status last changed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -22,7 +22,7 @@ pub struct LiveResult {
 }
 
 /// The latest report of a job to a heartbeat check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeartbeatReport {
     /// When it arrived.
     pub ts: Timestamp,
@@ -33,7 +33,7 @@ pub struct HeartbeatReport {
 }
 
 /// A person confirmed a checklist duty.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Confirmation {
     /// When.
     pub ts: Timestamp,
