@@ -18,14 +18,11 @@ impl Engine {
         at: Timestamp,
         changes: &mut Changes,
     ) {
-        let grace = self.settings.offline_grace;
-        let info = self
-            .agents
-            .entry((site.clone(), agent.clone()))
-            .or_default();
-        if online {
-            info.offline_since = None;
-        } else if !grace.is_zero() {
+        if !online && !self.settings.offline_grace.is_zero() {
+            let info = self
+                .agents
+                .entry((site.clone(), agent.clone()))
+                .or_default();
             info.online = false;
             info.offline_since.get_or_insert(at);
             changes.agents.insert((site.clone(), agent.clone()));
@@ -47,7 +44,7 @@ impl Engine {
             .agents
             .entry((site.clone(), agent.clone()))
             .or_default();
-        let was_online = info.online || info.offline_since.is_some();
+        let was_online = info.online;
         info.online = online;
         info.offline_since = None;
         if online {

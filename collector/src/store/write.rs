@@ -170,12 +170,13 @@ fn multi_row(head: &str, columns: usize, rows: usize, tail: &str) -> String {
     text
 }
 
-/// Splits `len` rows into [`CHUNKS`]-sized runs.
-fn chunks(mut len: usize) -> impl Iterator<Item = usize> {
+/// Splits `rows` into [`CHUNKS`]-sized runs, largest first.
+fn chunked<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
     std::iter::from_fn(move || {
-        let size = CHUNKS.into_iter().find(|&c| c <= len)?;
-        len -= size;
-        Some(size)
+        let size = CHUNKS.into_iter().find(|&c| c <= rows.len())?;
+        let (chunk, rest) = rows.split_at(size);
+        rows = rest;
+        Some(chunk)
     })
 }
 
@@ -188,6 +189,27 @@ fn record_key(batch: &Batch, record: &Record) -> [Param; 5] {
         to_db(record.seq),
         Param::from(micros(record.ts)),
     ]
+}
+
+/// The ten columns a result has in both `results` and `latest_results`.
+fn result_params(
+    batch: &Batch,
+    record: &Record,
+    r: &ResultRecord,
+) -> Result<[Param; 10], StoreError> {
+    let [site, agent, epoch, seq, ts] = record_key(batch, record);
+    Ok([
+        site,
+        agent,
+        epoch,
+        seq,
+        ts,
+        Param::from(r.check.as_str()),
+        Param::from(r.status.as_str()),
+        Param::from(r.summary.as_str()),
+        Param::from(json(&r.metrics)?),
+        Param::from(r.historical),
+    ])
 }
 
 /// Inserts the result records among `records` whose key is not stored yet, in multi-row
@@ -207,27 +229,17 @@ fn insert_results(
         })
         .collect();
     let mut inserted = HashSet::with_capacity(results.len());
-    let mut rest = results.as_slice();
-    for size in chunks(results.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        let mut params = Vec::with_capacity(size * COLUMNS);
+    for chunk in chunked(&results) {
+        let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
         for (record, r) in chunk {
-            params.extend(record_key(batch, record));
-            params.extend([
-                Param::from(r.check.as_str()),
-                Param::from(r.status.as_str()),
-                Param::from(r.summary.as_str()),
-                Param::from(json(&r.metrics)?),
-                Param::from(r.historical),
-                Param::from(now),
-            ]);
+            params.extend(result_params(batch, record, r)?);
+            params.push(Param::from(now));
         }
         let statement = multi_row(
             "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary,
                  metrics, historical, received_us)",
             COLUMNS,
-            size,
+            chunk.len(),
             "ON CONFLICT DO NOTHING RETURNING seq",
         );
         for row in sql.query(&statement, &params)? {
@@ -251,26 +263,16 @@ fn upsert_latest(sql: &mut dyn Sql, batch: &Batch, new: &[Record]) -> Result<(),
         }
     }
     let rows: Vec<_> = newest.into_values().collect();
-    let mut rest = rows.as_slice();
-    for size in chunks(rows.len()) {
-        let (chunk, after) = rest.split_at(size);
-        rest = after;
-        let mut params = Vec::with_capacity(size * COLUMNS);
+    for chunk in chunked(&rows) {
+        let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
         for (record, r) in chunk {
-            params.extend(record_key(batch, record));
-            params.extend([
-                Param::from(r.check.as_str()),
-                Param::from(r.status.as_str()),
-                Param::from(r.summary.as_str()),
-                Param::from(json(&r.metrics)?),
-                Param::from(r.historical),
-            ]);
+            params.extend(result_params(batch, record, r)?);
         }
         let statement = multi_row(
             "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status,
                  summary, metrics, historical)",
             COLUMNS,
-            size,
+            chunk.len(),
             "ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
                  seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
                  summary = excluded.summary, metrics = excluded.metrics,
