@@ -2,7 +2,6 @@
 //! notification delivery, the HTTP API, and retention, all stopped by one `CancellationToken`.
 
 use std::{
-    path::Path,
     sync::{Arc, RwLock, atomic::Ordering},
     time::Duration,
 };
@@ -212,7 +211,7 @@ async fn catch_up(store: &Arc<dyn Store>) -> Vec<Event> {
 fn read_tokens(config: &Config) -> anyhow::Result<Tokens> {
     let read = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
         let Some(path) = path else { return Ok(None) };
-        warn_if_world_readable(path);
+        outpost_agent::warn_if_world_readable(path);
         let token = std::fs::read_to_string(path)
             .with_context(|| format!("reading the token file {}", path.display()))?
             .trim()
@@ -228,16 +227,6 @@ fn read_tokens(config: &Config) -> anyhow::Result<Tokens> {
         read: read(&config.http.read_token_file)?,
         write: read(&config.http.write_token_file)?,
     })
-}
-
-/// Secrets readable by every local user deserve a warning at start.
-pub fn warn_if_world_readable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o004 != 0
-    {
-        tracing::warn!(file = %path.display(), "this secret is readable by every user on the machine: chmod 600 it");
-    }
 }
 
 fn renderer(

@@ -32,20 +32,6 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, SetupError> {
     })
 }
 
-/// Secrets readable by every local user deserve a warning at start (the content is never
-/// logged, only the path).
-fn warn_if_world_readable(path: &Path) {
-    use std::os::unix::fs::PermissionsExt as _;
-    if let Ok(meta) = std::fs::metadata(path)
-        && meta.permissions().mode() & 0o004 != 0
-    {
-        tracing::warn!(
-            file = %path.display(),
-            "this secret is readable by every user on the machine: chmod 600 it (owned by the outpost user)"
-        );
-    }
-}
-
 /// A secret file's content without the trailing newline editors add.
 fn read_secret(what: &'static str, path: &Path) -> Result<String, SetupError> {
     let bytes = read(what, path)?;
@@ -76,7 +62,7 @@ pub fn mqtt_options(
         let user = read_secret("the MQTT user name file", user_file)?;
         let password = match &mqtt.password_file {
             Some(p) => {
-                warn_if_world_readable(p);
+                crate::warn_if_world_readable(p);
                 read_secret("the MQTT password file", p)?
             }
             None => String::new(),
@@ -88,7 +74,7 @@ pub fn mqtt_options(
         let tls = if let Some(ca_file) = &mqtt.ca_file {
             let client_auth = match (&mqtt.cert_file, &mqtt.key_file) {
                 (Some(cert), Some(key)) => {
-                    warn_if_world_readable(key);
+                    crate::warn_if_world_readable(key);
                     Some((
                         read("the client certificate file", cert)?,
                         read("the client key file", key)?,

@@ -114,7 +114,7 @@ impl IngestSettings {
                     );
                 }
                 for secret in [&mqtt.password_file, &mqtt.key_file].into_iter().flatten() {
-                    crate::app::warn_if_world_readable(secret);
+                    outpost_agent::warn_if_world_readable(secret);
                 }
                 let mut s = Self::plain(url.host, url.port);
                 s.client_id.clone_from(&mqtt.client_id);
