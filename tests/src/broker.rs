@@ -30,7 +30,7 @@ impl BrokerKind {
     }
 }
 
-fn mosquitto_path() -> Option<PathBuf> {
+pub(crate) fn mosquitto_path() -> Option<PathBuf> {
     [
         "/usr/sbin/mosquitto",
         "/usr/bin/mosquitto",

@@ -10,7 +10,10 @@ use std::{
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, TlsConfiguration, Transport};
 
-use crate::process::{free_port, wait_for_port};
+use crate::{
+    broker::mosquitto_path,
+    process::{Listening, free_port, wait_for_own_port},
+};
 
 /// The site ids enrolled by [`TlsBroker::start`].
 pub const SITES: [&str; 2] = ["site-a", "site-b"];
@@ -71,34 +74,32 @@ impl TlsBroker {
             "make-test-ca.sh failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let child = Command::new("mosquitto")
+        let mosquitto = mosquitto_path().unwrap_or_else(|| PathBuf::from("mosquitto"));
+        let child = Command::new(mosquitto)
             .arg("-c")
             .arg(dir.path().join("mosquitto.conf"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .or_else(|_| {
-                Command::new("/usr/sbin/mosquitto")
-                    .arg("-c")
-                    .arg(dir.path().join("mosquitto.conf"))
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-            })
             .expect("starting mosquitto");
-        let broker = Self {
+        let mut broker = Self {
             dir,
             port,
             identity_port,
             child: Some(child),
         };
-        assert!(
-            wait_for_port(port, Duration::from_secs(15)),
-            "mosquitto did not listen on {port}: {}",
-            broker.log()
-        );
+        // Its own listeners, not another test's process that took the same free port.
+        for p in [port, identity_port] {
+            let own = broker.child.as_mut().is_some_and(|c| {
+                wait_for_own_port(c, p, Duration::from_secs(15)) == Listening::Own
+            });
+            assert!(
+                own,
+                "mosquitto does not listen on {p} itself: {}",
+                broker.log()
+            );
+        }
         Some(broker)
     }
 
