@@ -121,6 +121,35 @@ impl PingStats {
     }
 }
 
+/// When each probe of one run is sent and how long it may wait for its reply.
+///
+/// Probes go out `spacing` apart, like `ping -i 0.2`, and wait concurrently, so a run of lost
+/// probes ends by the deadline instead of adding up: the run finishes inside the check's
+/// `timeout` with a loss figure, never cut off as "took too long".
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ProbePlan {
+    spacing: Duration,
+    wait: Duration,
+}
+
+impl ProbePlan {
+    /// Longest wait for one reply, as `ping -W 2`.
+    const MAX_WAIT: Duration = Duration::from_secs(2);
+    const MAX_SPACING: Duration = Duration::from_millis(200);
+
+    fn new(timeout: Duration, count: u16) -> Self {
+        // Keep a tenth of the timeout (at most 500 ms) for name lookup and socket setup.
+        let budget = timeout.saturating_sub((timeout / 10).min(Duration::from_millis(500)));
+        let count = u32::from(count.max(1));
+        // Sending takes at most half the budget; the rest is for the last probe's reply.
+        let spacing = (budget / (2 * count)).min(Self::MAX_SPACING);
+        let wait = budget
+            .saturating_sub(spacing * (count - 1))
+            .min(Self::MAX_WAIT);
+        Self { spacing, wait }
+    }
+}
+
 impl Ping {
     async fn probe(&self) -> Result<Vec<Option<Duration>>, Outcome> {
         let ip = resolve(&self.target).await?;
@@ -132,17 +161,27 @@ impl Ping {
                 Outcome::new(Status::Unknown, format!("Cannot send ICMP: {err}."))
             }
         })?;
-        // Each probe waits at most this long, so all of them fit in the check's timeout.
-        let per_probe = (self.common.timeout.get() / u32::from(self.count).max(1))
-            .clamp(Duration::from_millis(100), Duration::from_secs(2));
-        let mut pinger = client.pinger(ip, PingIdentifier(rand::random())).await;
-        pinger.timeout(per_probe);
-        let payload = [0u8; 56];
-        let mut probes = Vec::with_capacity(usize::from(self.count));
+        let plan = ProbePlan::new(self.common.timeout.get(), self.count);
+        let ident = PingIdentifier(rand::random());
+        let start = tokio::time::Instant::now();
+        let mut running = tokio::task::JoinSet::new();
         for seq in 0..self.count {
-            let started = tokio::time::Instant::now();
-            match pinger.ping(PingSequence(seq), &payload).await {
-                Ok((_packet, rtt)) => probes.push(Some(rtt)),
+            // One pinger per probe: replies are matched by (host, identifier, sequence).
+            let mut pinger = client.pinger(ip, ident).await;
+            pinger.timeout(plan.wait);
+            let send_at = start + plan.spacing * u32::from(seq);
+            running.spawn(async move {
+                tokio::time::sleep_until(send_at).await;
+                (seq, pinger.ping(PingSequence(seq), &[0u8; 56]).await)
+            });
+        }
+        let mut probes = vec![None; usize::from(self.count)];
+        while let Some(joined) = running.join_next().await {
+            let Ok((seq, reply)) = joined else {
+                continue; // a probe task that panicked counts as lost
+            };
+            match reply {
+                Ok((_packet, rtt)) => probes[usize::from(seq)] = Some(rtt),
                 Err(SurgeError::IOError(err))
                     if err.kind() == std::io::ErrorKind::PermissionDenied =>
                 {
@@ -151,14 +190,9 @@ impl Ping {
                 Err(SurgeError::IOError(err)) => {
                     // "Network is unreachable": no route; the probe is lost.
                     tracing::debug!(target = %self.target, error = %err, "ping send failed");
-                    probes.push(None);
                 }
                 // A timeout, or a reply we could not use: the probe is lost.
-                Err(_) => probes.push(None),
-            }
-            // Space probes ~200 ms apart, like `ping -i 0.2`.
-            if seq + 1 < self.count {
-                tokio::time::sleep_until(started + Duration::from_millis(200)).await;
+                Err(_) => {}
             }
         }
         Ok(probes)
@@ -255,5 +289,27 @@ mod tests {
         assert!((s.jitter_ms - 3.0).abs() < 1e-9);
         let none = PingStats::from_probes(&[None, None]);
         assert_eq!((none.loss_pct, none.rtt), (100.0, None));
+    }
+
+    #[test]
+    fn every_probe_plan_ends_inside_the_timeout() {
+        let (ms, us) = (Duration::from_millis, Duration::from_micros);
+        // (timeout, count) -> (spacing, wait)
+        let table = [
+            (ms(10_000), 5, ms(200), ms(2_000)),
+            (ms(1_000), 2, ms(200), ms(700)),
+            (ms(2_000), 5, ms(180), ms(1_080)),
+            (ms(1_000), 100, us(4_500), us(454_500)),
+            (ms(500), 1, ms(200), ms(450)),
+        ];
+        for (timeout, count, spacing, wait) in table {
+            let plan = ProbePlan::new(timeout, count);
+            assert_eq!(plan, ProbePlan { spacing, wait }, "{timeout:?} x {count}");
+            let last_reply_by = plan.spacing * u32::from(count - 1) + plan.wait;
+            assert!(
+                last_reply_by < timeout,
+                "{timeout:?} x {count}: {last_reply_by:?}"
+            );
+        }
     }
 }

@@ -34,7 +34,11 @@ function route() {
     a.classList.toggle('active', a.dataset.nav === name);
   }
   const mount = { fleet: mountFleet, escalation: mountEscalation, site: mountSite, report: mountReport }[name];
-  current = mount(root, arg);
+  // Each view renders into a container of its own: a refresh still in flight for the view the
+  // user just left then fills a detached element instead of overwriting the new view.
+  const container = document.createElement('div');
+  root.replaceChildren(container);
+  current = mount(container, arg);
   current.name = name;
   window.scrollTo(0, 0);
   load(current);

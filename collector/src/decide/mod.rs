@@ -179,14 +179,16 @@ pub fn restore_engine(
 ) -> Result<Engine, LogError> {
     let since = crate::engine::sub(now, settings.keep_resolved);
     let snapshot = log.load(since)?;
-    Ok(Engine::restore(
+    let mut engine = Engine::restore(
         settings,
         snapshot.agents,
         snapshot.checks,
         snapshot.escalations,
         snapshot.maintenance,
         snapshot.next_id,
-    ))
+    );
+    engine.resume_listening(now);
+    Ok(engine)
 }
 
 impl Decider {
@@ -247,7 +249,12 @@ impl Decider {
             }
             Command::SetMaintenance { mut window, reply } => {
                 window.id = self.write().allocate_id();
-                let result = self.step_one(Event::SetMaintenance(window.clone())).await;
+                let result = self
+                    .step_one(Event::SetMaintenance {
+                        window: window.clone(),
+                        at: now,
+                    })
+                    .await;
                 let _ = reply.send(result.map(|()| window));
             }
             Command::EndMaintenance { id, reply } => {

@@ -72,6 +72,9 @@ impl Engine {
         at: Timestamp,
         changes: &mut Changes,
     ) {
+        if !result.historical {
+            self.heard_from(site, agent, at, changes);
+        }
         let info = self
             .agents
             .entry((site.clone(), agent.clone()))
@@ -165,6 +168,8 @@ impl Engine {
             if let Some(state) = self.checks.get_mut(&key) {
                 state.escalation = Some(id);
             }
+            // Checks that depend on this one are held under it from now on.
+            self.reevaluate_holds(site, agent, at, changes);
         } else if recover {
             if let Some(state) = self.checks.get_mut(&key) {
                 state.failing = false;

@@ -141,6 +141,15 @@ impl Escalation {
         vec![NotifyEvent::Opened]
     }
 
+    /// Goes on after a hold: a window that was running starts again (the site team gets its
+    /// whole time after planned work or an outage); one already with IT resumes reminders.
+    pub(crate) fn resume(&mut self, window: std::time::Duration, now: Timestamp) {
+        self.held = None;
+        if self.state == EscalationState::Local {
+            self.local_until = Some(super::add(now, window));
+        }
+    }
+
     /// Calls IT.
     pub(crate) fn escalate(&mut self, now: Timestamp) -> Vec<NotifyEvent> {
         self.state = EscalationState::Escalated;

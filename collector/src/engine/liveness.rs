@@ -31,6 +31,24 @@ impl Engine {
         self.presence_now(site, agent, online, at, changes);
     }
 
+    /// A fresh result from an agent taken for offline: it is evidently connected again (its
+    /// results may overtake its `online` state on the way).
+    pub(super) fn heard_from(
+        &mut self,
+        site: &SiteId,
+        agent: &AgentId,
+        at: Timestamp,
+        changes: &mut Changes,
+    ) {
+        let back = self
+            .agents
+            .get(&(site.clone(), agent.clone()))
+            .is_some_and(|i| !i.online && i.offline_since.is_none_or(|since| at > since));
+        if back {
+            self.presence_now(site, agent, true, at, changes);
+        }
+    }
+
     /// Applies presence at once (silence past `offline_after` has waited long enough).
     fn presence_now(
         &mut self,
@@ -86,6 +104,8 @@ impl Engine {
                     at,
                     changes,
                 );
+                // The agent-offline escalation now speaks for its running ones.
+                self.reevaluate_holds(site, agent, at, changes);
             }
             _ => {}
         }
@@ -130,13 +150,14 @@ impl Engine {
                 release.push((site.clone(), agent.clone()));
             }
         }
-        let held: Vec<(SiteId, AgentId)> = self
+        // Maintenance windows start and end with time: every open escalation is looked at.
+        let open: Vec<(SiteId, AgentId)> = self
             .escalations
             .values()
-            .filter(|e| e.is_open() && e.held.is_some())
+            .filter(|e| e.is_open() && !e.historical)
             .map(|e| (e.site.clone(), e.agent.clone()))
             .collect();
-        release.extend(held);
+        release.extend(open);
         release.sort();
         release.dedup();
         for (site, agent) in release {

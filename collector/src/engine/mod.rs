@@ -84,8 +84,8 @@ pub enum Event {
         by: Option<String>,
         at: Timestamp,
     },
-    /// IT set a maintenance window.
-    SetMaintenance(Maintenance),
+    /// IT set a maintenance window (at `at`; the window may start later).
+    SetMaintenance { window: Maintenance, at: Timestamp },
     /// IT ended a maintenance window early.
     EndMaintenance { id: u64, at: Timestamp },
     /// Time passed: windows, silence, reminders, expiries.
@@ -185,6 +185,16 @@ impl Engine {
     /// Settings in force.
     pub fn settings(&self) -> &EngineSettings {
         &self.settings
+    }
+
+    /// Starts the silence clocks at `now`: a collector that was down heard nothing, so an
+    /// agent is not silent until it has been listened to for its `offline_after`.
+    pub fn resume_listening(&mut self, now: Timestamp) {
+        for info in self.agents.values_mut() {
+            if info.online {
+                info.last_seen = Some(info.last_seen.map_or(now, |t| t.max(now)));
+            }
+        }
     }
 
     /// The next id the engine will hand out (persist it).
@@ -302,8 +312,8 @@ impl Engine {
                 self.record(id, events, &mut changes);
                 self.reevaluate_holds(&site, &agent, at, &mut changes);
             }
-            Event::SetMaintenance(window) => {
-                let (site, at) = (window.site.clone(), window.starts_at);
+            Event::SetMaintenance { window, at } => {
+                let site = window.site.clone();
                 changes.maintenance.insert(window.id);
                 self.next_id = self.next_id.max(window.id + 1);
                 self.maintenance.insert(window.id, window);
@@ -426,7 +436,8 @@ impl Engine {
         None
     }
 
-    /// Lets held escalations of an agent go ahead when their reason has passed.
+    /// Brings the holds of an agent's open escalations up to date: a reason that arose holds
+    /// them (a window stops running out, reminders stop), a reason that passed lets them go on.
     fn reevaluate_holds(
         &mut self,
         site: &SiteId,
@@ -434,39 +445,50 @@ impl Engine {
         now: Timestamp,
         changes: &mut Changes,
     ) {
-        let held: Vec<u64> = self
+        let open: Vec<u64> = self
             .escalations
             .values()
-            .filter(|e| &e.site == site && &e.agent == agent && e.is_open() && e.held.is_some())
+            .filter(|e| &e.site == site && &e.agent == agent && e.is_open() && !e.historical)
             .map(|e| e.id)
             .collect();
-        for id in held {
+        for id in open {
             self.advance(id, now, changes);
         }
     }
 
-    /// Moves a not-yet-started escalation on: held (with the current reason) or into its window.
+    /// Holds an open escalation for the current reason, or lets it go on when none is left:
+    /// a new one into its window, a held window from the start, one with IT as it was.
     fn advance(&mut self, id: u64, now: Timestamp, changes: &mut Changes) {
         let Some(esc) = self.escalations.get(&id) else {
             return;
         };
-        let (site, agent) = (esc.site.clone(), esc.agent.clone());
+        let (site, agent, kind) = (esc.site.clone(), esc.agent.clone(), esc.kind);
         let check = CheckId::new(esc.check.as_str())
             .ok()
-            .filter(|_| esc.kind != EscalationKind::AgentOffline);
-        let hold = self.hold_for(&site, &agent, check.as_ref(), now);
+            .filter(|_| kind != EscalationKind::AgentOffline);
+        // The flapping escalation speaks for a flapping check: it is not held by itself.
+        let hold = self
+            .hold_for(&site, &agent, check.as_ref(), now)
+            .filter(|h| !(kind == EscalationKind::Flapping && *h == Hold::Flapping));
         let window = self.window_for(&site, &agent, esc);
         let Some(esc) = self.escalations.get_mut(&id) else {
             return;
         };
-        if let Some(h) = hold {
-            if esc.held.as_ref() != Some(&h) {
+        match hold {
+            Some(h) if esc.held.as_ref() != Some(&h) => {
                 esc.held = Some(h);
                 self.record(id, Vec::new(), changes);
             }
-        } else {
-            let events = esc.start_window(window, now);
-            self.record(id, events, changes);
+            None if esc.state == EscalationState::Failing => {
+                let events = esc.start_window(window, now);
+                self.record(id, events, changes);
+            }
+            None if esc.held.is_some() => {
+                esc.resume(window, now);
+                self.record(id, Vec::new(), changes);
+            }
+            // Held for the same reason as before, or going on as it was.
+            Some(_) | None => {}
         }
     }
 

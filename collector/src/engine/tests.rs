@@ -271,9 +271,9 @@ fn agent_offline_opens_one_escalation_and_holds_checks() {
     assert_eq!(offline[0].state, EscalationState::Local);
     rig.tick(160);
     assert_eq!(rig.of(AGENT_OFFLINE)[0].state, EscalationState::Escalated);
-    // A replayed failing result while offline is held, not paged.
-    rig.result("router", Fail, 120);
-    assert_eq!(rig.of("router")[0].held, Some(Hold::AgentOffline));
+    // A failing result from the outage, replayed, is recorded, not paged.
+    rig.result_h("router", Fail, 120, true);
+    assert!(rig.of("router")[0].historical);
     rig.apply(Event::Presence {
         site: site(),
         agent: agent(),
@@ -282,8 +282,156 @@ fn agent_offline_opens_one_escalation_and_holds_checks() {
     });
     assert_eq!(rig.of(AGENT_OFFLINE)[0].fixed_by, Some(FixedBy::It));
     // Still failing after return: now it goes ahead.
+    rig.result("router", Fail, 210);
     assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
     assert_eq!(rig.events(), [Opened, Escalated, Resolved, Escalated]);
+}
+
+#[test]
+fn an_agent_going_offline_holds_the_window_already_running() {
+    let mut rig = Rig::new(vec![spec("router", 1, 300, &[])]);
+    rig.result("router", Fail, 0);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Local);
+    rig.apply(Event::Presence {
+        site: site(),
+        agent: agent(),
+        online: false,
+        at: t(100),
+    });
+    rig.tick(110);
+    assert_eq!(rig.of("router")[0].held, Some(Hold::AgentOffline));
+    rig.tick(400);
+    assert_eq!(
+        rig.of("router")[0].state,
+        EscalationState::Local,
+        "the window does not run out while the agent-offline escalation speaks for it"
+    );
+    // Back online: the site team gets its whole window again, without a second "opened".
+    rig.apply(Event::Presence {
+        site: site(),
+        agent: agent(),
+        online: true,
+        at: t(500),
+    });
+    let router = rig.of("router")[0];
+    assert_eq!(
+        (router.held.clone(), router.local_until),
+        (None, Some(t(800)))
+    );
+    rig.tick(799);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Local);
+    rig.tick(800);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
+    // Router opened; offline opened, escalated (its own 60 s window), resolved; router escalated.
+    assert_eq!(
+        rig.events(),
+        [Opened, Opened, Escalated, Resolved, Escalated]
+    );
+}
+
+#[test]
+fn a_fresh_result_brings_an_agent_back_that_was_taken_for_offline() {
+    let mut rig = Rig::new(vec![spec("router", 3, 0, &[])]);
+    rig.engine.settings.offline_after = None;
+    rig.result("router", Good, 0);
+    rig.tick(30);
+    assert_eq!(rig.of(AGENT_OFFLINE).len(), 1, "silent for 3 intervals");
+    // Its results come in again (they were late), but no `online` state is re-sent.
+    rig.result("router", Good, 35);
+    let offline = rig.of(AGENT_OFFLINE)[0];
+    assert_eq!(offline.resolved_at, Some(t(35)));
+    assert!(
+        rig.engine
+            .agent(&site(), &agent())
+            .is_some_and(|a| a.online)
+    );
+    // A replayed (historical) record does not count: only the agent's live results do.
+    rig.tick(100);
+    assert_eq!(rig.of(AGENT_OFFLINE).len(), 2);
+    rig.result_h("router", Good, 101, true);
+    assert!(rig.of(AGENT_OFFLINE)[1].is_open());
+}
+
+#[test]
+fn a_restarted_collector_listens_a_full_offline_after_before_calling_an_agent_silent() {
+    let mut rig = Rig::new(vec![spec("router", 3, 0, &[])]);
+    rig.engine.settings.offline_after = None;
+    rig.result("router", Good, 0);
+    // The collector was down for an hour; it restarts at t=3600.
+    rig.engine.resume_listening(t(3600));
+    rig.tick(3601);
+    assert!(
+        rig.of(AGENT_OFFLINE).is_empty(),
+        "no page storm after a restart"
+    );
+    rig.tick(3630);
+    assert_eq!(
+        rig.of(AGENT_OFFLINE).len(),
+        1,
+        "really silent: 30 s of listening"
+    );
+}
+
+#[test]
+fn maintenance_holds_a_running_window_and_stops_reminders() {
+    let mut rig = Rig::new(vec![spec("router", 1, 300, &[]), spec("nas", 1, 0, &[])]);
+    rig.result("router", Fail, 0);
+    rig.result("nas", Fail, 0);
+    assert_eq!(rig.of("nas")[0].state, EscalationState::Escalated);
+    let id = rig.engine.allocate_id();
+    rig.apply(Event::SetMaintenance {
+        window: Maintenance {
+            id,
+            site: site(),
+            agent: None,
+            check: None,
+            starts_at: t(100),
+            ends_at: t(2000),
+            reason: "ISP works on the line".into(),
+            by: "IT".into(),
+        },
+        at: t(100),
+    });
+    let hold = Some(Hold::Maintenance("ISP works on the line".into()));
+    assert_eq!(rig.of("router")[0].held, hold);
+    assert_eq!(rig.of("nas")[0].held, hold);
+    rig.tick(1900);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Local);
+    assert_eq!(
+        rig.events(),
+        [Opened, Escalated],
+        "no escalation, no reminder"
+    );
+    // The window ends: the router's window starts again, the NAS is reminded again later.
+    rig.tick(2000);
+    assert_eq!(rig.of("router")[0].local_until, Some(t(2300)));
+    rig.tick(2300);
+    assert_eq!(rig.events(), [Opened, Escalated, Reminder, Escalated]);
+}
+
+#[test]
+fn a_maintenance_window_set_for_later_holds_from_its_start() {
+    let mut rig = Rig::new(vec![spec("router", 1, 300, &[])]);
+    rig.result("router", Fail, 0);
+    let id = rig.engine.allocate_id();
+    rig.apply(Event::SetMaintenance {
+        window: Maintenance {
+            id,
+            site: site(),
+            agent: None,
+            check: None,
+            starts_at: t(200),
+            ends_at: t(2000),
+            reason: "planned".into(),
+            by: "IT".into(),
+        },
+        at: t(10),
+    });
+    assert_eq!(rig.of("router")[0].held, None);
+    rig.tick(200);
+    assert!(rig.of("router")[0].held.is_some());
+    rig.tick(301);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Local);
 }
 
 #[test]
@@ -430,16 +578,19 @@ fn it_closes_an_escalation_and_bad_ids_are_refused() {
 fn maintenance_and_planned_work_hold_escalations() {
     let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
     let id = rig.engine.allocate_id();
-    rig.apply(Event::SetMaintenance(Maintenance {
-        id,
-        site: site(),
-        agent: None,
-        check: None,
-        starts_at: t(0),
-        ends_at: t(1000),
-        reason: "router swap".into(),
-        by: "IT".into(),
-    }));
+    rig.apply(Event::SetMaintenance {
+        window: Maintenance {
+            id,
+            site: site(),
+            agent: None,
+            check: None,
+            starts_at: t(0),
+            ends_at: t(1000),
+            reason: "router swap".into(),
+            by: "IT".into(),
+        },
+        at: t(0),
+    });
     rig.result("router", Fail, 10);
     assert_eq!(
         rig.of("router")[0].held,
