@@ -96,6 +96,11 @@ A batch of records, oldest first. Record types:
 
 Every record also has `seq` and `ts`.
 
+`acked` (optional) is the watermark the agent holds for this epoch: everything up to it was
+acknowledged (or dropped and counted in a gap), so the agent will never send it again. A
+collector that has not seen the epoch (a new or restored store) starts its watermark there
+instead of guessing from the batch; agents that predate the field leave it out.
+
 EOF
     example records.json
     cat <<'EOF'

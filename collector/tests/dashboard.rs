@@ -216,6 +216,7 @@ impl Collector {
             site: site_id(site),
             agent: agent_id(agent),
             epoch: 42,
+            acked: None,
             records,
         };
         let store = self.store.clone();

@@ -106,6 +106,7 @@ fn batch(epoch: u64, records: Vec<Record>) -> Batch {
         site: site(),
         agent: agent(),
         epoch,
+        acked: None,
         records,
     }
 }
@@ -188,6 +189,30 @@ fn watermark_is_contiguous(db: &Db) {
     assert_eq!(new_seqs(&*store, batch(2, results(50..=51))).1, 51);
     assert_eq!(new_seqs(&*store, batch(3, vec![gap(9, 3, 8)])).1, 9);
     assert_eq!(store.watermark(&site(), &agent(), 4).expect("read"), None);
+}
+
+fn the_agents_acked_watermark_decides_where_a_new_epoch_starts(db: &Db) {
+    let store = db.open();
+    let acked = |epoch, acked, records| Batch {
+        acked: Some(acked),
+        ..batch(epoch, records)
+    };
+    // The first batch of a new agent (1..=50) was lost; the second must not ack past it.
+    assert_eq!(new_seqs(&*store, acked(5, 0, results(51..=60))).1, 0);
+    assert_eq!(new_seqs(&*store, acked(5, 0, results(1..=50))).1, 60);
+    // A store restored from an old backup: the agent holds 100 as acknowledged and will never
+    // send 61..=100 again, so the watermark moves up to it instead of waiting forever.
+    assert_eq!(new_seqs(&*store, acked(5, 100, results(101..=102))).1, 102);
+    // An agent too old to say: just below the first seq it shows.
+    assert_eq!(new_seqs(&*store, batch(6, results(40..=41))).1, 41);
+    // The stored watermark never moves back, whatever an agent claims.
+    assert_eq!(new_seqs(&*store, acked(5, 3, results([102]))).1, 102);
+    drop(store);
+    let store = db.open();
+    assert_eq!(
+        store.watermark(&site(), &agent(), 5).expect("read"),
+        Some(102)
+    );
 }
 
 fn migrations_are_idempotent(db: &Db) {
@@ -467,6 +492,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     idempotent_on_the_record_key,
     watermark_is_contiguous,
+    the_agents_acked_watermark_decides_where_a_new_epoch_starts,
     migrations_are_idempotent,
     agents_births_and_presence,
     reads_results_latest_and_notes,

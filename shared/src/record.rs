@@ -30,6 +30,12 @@ pub struct Batch {
     pub agent: AgentId,
     /// The agent's buffer generation.
     pub epoch: u64,
+    /// The watermark the agent holds for this epoch: everything up to it was acknowledged
+    /// (or dropped and counted in a gap record), so the agent will never send it again. A
+    /// collector that has not seen the epoch starts its watermark here rather than guessing
+    /// from the batch; absent from agents older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acked: Option<u64>,
     /// Records in `seq` order.
     pub records: Vec<Record>,
 }

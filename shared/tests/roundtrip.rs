@@ -85,13 +85,15 @@ fn batch() -> impl Strategy<Value = Batch> {
         id(),
         id(),
         any::<u64>(),
+        any::<Option<u64>>(),
         prop::collection::vec((any::<u64>(), ts(), body()), 0..8),
     )
-        .prop_map(|(site, agent, epoch, records)| Batch {
+        .prop_map(|(site, agent, epoch, acked, records)| Batch {
             v: 1,
             site: SiteId::new(site).expect("strategy makes valid ids"),
             agent: AgentId::new(agent).expect("strategy makes valid ids"),
             epoch,
+            acked,
             records: records
                 .into_iter()
                 .map(|(seq, ts, body)| Record { seq, ts, body })

@@ -127,6 +127,7 @@ impl FakeAgent {
             site: self.site.clone(),
             agent: self.agent.clone(),
             epoch: self.epoch,
+            acked: None,
             records: statuses
                 .iter()
                 .enumerate()

@@ -16,6 +16,7 @@ fn batch() -> Batch {
         site: SiteId::new("plant-leeds").expect("valid"),
         agent: AgentId::new("line3-pc").expect("valid"),
         epoch: 7,
+        acked: Some(0),
         records: (1..=3)
             .map(|seq| Record {
                 seq,

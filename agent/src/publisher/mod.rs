@@ -281,6 +281,7 @@ impl Publisher {
                 site: self.config.site.clone(),
                 agent: self.config.agent.clone(),
                 epoch: self.outbox.epoch(),
+                acked: Some(watermark),
                 records,
             };
             if let Err(err) = client.try_publish(

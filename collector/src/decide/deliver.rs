@@ -13,7 +13,7 @@ use std::{
 use outpost_shared::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use super::DecisionLog;
+use super::{DecisionLog, log::QueuedNotification};
 use crate::notify::{Request, Sender, backoff};
 
 /// Delivery counters for `/metrics`.
@@ -56,37 +56,32 @@ pub async fn deliver(
                 stats.backlog.store(n, Ordering::Relaxed);
             }
         }
+        // Notifiers are independent: one that hangs (10 s timeout per try) must not hold up
+        // the others' pages, so each notifier's share goes out on its own, in order.
+        let mut by_notifier: std::collections::BTreeMap<String, Vec<QueuedNotification>> =
+            std::collections::BTreeMap::new();
         for queued in due {
-            if cancel.is_cancelled() {
-                return;
-            }
-            let request = Request {
-                url: queued.notification.url.clone(),
-                body: queued.notification.body.clone(),
-            };
-            let outcome = sender.send(&request).await;
-            let writer = log.clone();
-            let id = queued.id;
-            let attempts = queued.attempts + 1;
-            let write = match outcome {
-                Ok(()) => {
-                    stats.delivered.fetch_add(1, Ordering::Relaxed);
-                    tokio::task::spawn_blocking(move || writer.delivered(id, Timestamp::now()))
-                        .await
+            by_notifier
+                .entry(queued.notification.notifier.clone())
+                .or_default()
+                .push(queued);
+        }
+        let mut sending = tokio::task::JoinSet::new();
+        for queue in by_notifier.into_values() {
+            let (log, sender, stats, cancel) =
+                (log.clone(), sender.clone(), stats.clone(), cancel.clone());
+            sending.spawn(async move {
+                for queued in queue {
+                    if cancel.is_cancelled() {
+                        return;
+                    }
+                    send_one(&log, &sender, &stats, queued).await;
                 }
-                Err(e) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(notifier = %queued.notification.notifier, key = %queued.notification.dedup_key, attempts, error = %e, "notification not delivered; will retry");
-                    let retry_at = crate::engine::add(Timestamp::now(), backoff(attempts));
-                    let error = e.to_string();
-                    tokio::task::spawn_blocking(move || writer.failed(id, &error, retry_at)).await
-                }
-            };
-            match write {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::error!(error = %e, "cannot record a delivery outcome"),
-                Err(e) => tracing::error!(error = %e, "delivery bookkeeping task failed"),
-            }
+            });
+        }
+        while sending.join_next().await.is_some() {}
+        if cancel.is_cancelled() {
+            return;
         }
         if idle {
             tokio::select! {
@@ -95,5 +90,40 @@ pub async fn deliver(
                 () = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
+    }
+}
+
+/// Sends one notification and records the outcome: delivered, or when to try again.
+async fn send_one(
+    log: &Arc<dyn DecisionLog>,
+    sender: &Sender,
+    stats: &DeliveryStats,
+    queued: QueuedNotification,
+) {
+    let request = Request {
+        url: queued.notification.url.clone(),
+        body: queued.notification.body.clone(),
+    };
+    let outcome = sender.send(&request).await;
+    let writer = log.clone();
+    let id = queued.id;
+    let attempts = queued.attempts + 1;
+    let write = match outcome {
+        Ok(()) => {
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+            tokio::task::spawn_blocking(move || writer.delivered(id, Timestamp::now())).await
+        }
+        Err(e) => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(notifier = %queued.notification.notifier, key = %queued.notification.dedup_key, attempts, error = %e, "notification not delivered; will retry");
+            let retry_at = crate::engine::add(Timestamp::now(), backoff(attempts));
+            let error = e.to_string();
+            tokio::task::spawn_blocking(move || writer.failed(id, &error, retry_at)).await
+        }
+    };
+    match write {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "cannot record a delivery outcome"),
+        Err(e) => tracing::error!(error = %e, "delivery bookkeeping task failed"),
     }
 }

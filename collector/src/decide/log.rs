@@ -125,7 +125,8 @@ pub trait DecisionLog: Send + Sync {
     fn load(&self, resolved_since: Timestamp) -> Result<Snapshot, LogError>;
     /// Writes one step in one transaction.
     fn save(&self, step: &Step) -> Result<(), LogError>;
-    /// Notifications due for (re)delivery at `now`, oldest first.
+    /// Notifications due for (re)delivery at `now`, oldest first. One still waiting holds the
+    /// later ones of its escalation at the same notifier: a resolve never overtakes its page.
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedNotification>, LogError>;
     /// Marks a notification delivered.
     fn delivered(&self, id: i64, at: Timestamp) -> Result<(), LogError>;

@@ -194,8 +194,11 @@ impl DecisionLog for PostgresLog {
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedNotification>, LogError> {
         let rows = self.client().query(
-            "SELECT id, escalation_id, event, notifier, dedup_key, url, body, attempts FROM notifications
-             WHERE sent_at IS NULL AND next_at <= $1 ORDER BY id LIMIT $2",
+            "SELECT id, escalation_id, event, notifier, dedup_key, url, body, attempts FROM notifications n
+             WHERE sent_at IS NULL AND next_at <= $1 AND NOT EXISTS (
+                 SELECT 1 FROM notifications e WHERE e.escalation_id = n.escalation_id
+                 AND e.notifier = n.notifier AND e.sent_at IS NULL AND e.id < n.id)
+             ORDER BY id LIMIT $2",
             &[&ms(now), &(limit as i64)],
         )?;
         rows.iter()

@@ -244,3 +244,94 @@ async fn postgres_lifecycle_across_restart() {
     lifecycle_across_restart(first, reopen).await;
     drop(db);
 }
+
+fn queued(escalation_id: u64, event: NotifyEvent, notifier: &str) -> NewNotification {
+    NewNotification {
+        escalation_id,
+        event,
+        notifier: notifier.into(),
+        dedup_key: format!("outpost:plant-leeds:line3-pc:router:{escalation_id}"),
+        url: "http://127.0.0.1:9/hook".into(),
+        body: serde_json::json!({ "event": event.as_str() }),
+    }
+}
+
+/// A notification that keeps failing holds the later ones of its escalation at the same
+/// notifier, and nothing else: a resolve never reaches PagerDuty before its trigger.
+fn later_events_wait_for_earlier_ones(log: &dyn DecisionLog) {
+    use NotifyEvent::{Escalated, Resolved};
+    let now = Timestamp::now();
+    log.save(&Step {
+        agents: vec![],
+        checks: vec![],
+        escalations: vec![],
+        maintenance: vec![],
+        next_id: 10,
+        notifications: vec![
+            queued(1, NotifyEvent::Escalated, "pagerduty#0"),
+            queued(1, NotifyEvent::Escalated, "webhook#1"),
+            queued(1, NotifyEvent::Resolved, "pagerduty#0"),
+            queued(1, NotifyEvent::Resolved, "webhook#1"),
+            queued(2, NotifyEvent::Escalated, "pagerduty#0"),
+        ],
+        at: now,
+    })
+    .expect("save");
+    let due = |at| -> Vec<(u64, NotifyEvent, String)> {
+        log.due(at, 100)
+            .expect("due")
+            .into_iter()
+            .map(|q| {
+                let n = q.notification;
+                (n.escalation_id, n.event, n.notifier)
+            })
+            .collect()
+    };
+    let ids = |at| -> Vec<i64> {
+        log.due(at, 100)
+            .expect("due")
+            .iter()
+            .map(|q| q.id)
+            .collect()
+    };
+    assert_eq!(
+        due(now),
+        [
+            (1, Escalated, "pagerduty#0".to_owned()),
+            (1, Escalated, "webhook#1".to_owned()),
+            (2, Escalated, "pagerduty#0".to_owned()),
+        ]
+    );
+    let first = ids(now);
+    // PagerDuty refuses the page for a while; the webhook gets both of its events in turn.
+    let later = crate::engine::add(now, Duration::from_secs(60));
+    log.failed(first[0], "503", later).expect("failed");
+    log.delivered(first[1], now).expect("delivered");
+    assert_eq!(
+        due(now),
+        [
+            (1, Resolved, "webhook#1".to_owned()),
+            (2, Escalated, "pagerduty#0".to_owned()),
+        ],
+        "the resolve waits behind PagerDuty's failed page"
+    );
+    assert_eq!(due(later)[0], (1, Escalated, "pagerduty#0".to_owned()));
+    log.delivered(first[0], later).expect("delivered");
+    assert!(due(later).contains(&(1, Resolved, "pagerduty#0".to_owned())));
+}
+
+#[test]
+fn sqlite_later_events_wait_for_earlier_ones() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("outpost.db").display());
+    later_events_wait_for_earlier_ones(&*open_log(&url).expect("open"));
+}
+
+#[test]
+fn postgres_later_events_wait_for_earlier_ones() {
+    let db = outpost_tests::TempDb::create("outpost_order");
+    let log = open_log(&db.url()).expect("connect");
+    later_events_wait_for_earlier_ones(&*log);
+    drop(log);
+    drop(db);
+}

@@ -43,6 +43,10 @@ pub fn batches(
             Some(mark) => mark,
             None => load_watermark(sql, batch)?,
         };
+        // What the agent holds as acknowledged it will never send again (a restored store).
+        if let Some(acked) = batch.acked {
+            mark.cover(1, acked);
+        }
         let mut records: Vec<&Record> = batch.records.iter().collect();
         records.sort_by_key(|r| r.seq);
         // Results (nearly all records) go in multi-row statements; notes and gaps one by one.
@@ -71,7 +75,8 @@ pub fn batches(
         ];
         sql.execute(
             "INSERT INTO watermarks (site, agent, epoch, seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (site, agent, epoch) DO UPDATE SET seq = excluded.seq",
+             ON CONFLICT (site, agent, epoch) DO UPDATE SET seq = CASE
+                 WHEN excluded.seq > watermarks.seq THEN excluded.seq ELSE watermarks.seq END",
             &[
                 id[0].clone(),
                 id[1].clone(),
@@ -97,9 +102,10 @@ pub fn batches(
     Ok(out)
 }
 
-/// The watermark of an epoch as persisted, with what is stored above it; for an epoch never
-/// seen, the watermark starts just below the batch's lowest seq (or gap start), because the
-/// agent may have had earlier records acknowledged by another store (or a wiped one).
+/// The watermark of an epoch as persisted, with what is stored above it. For an epoch never
+/// seen, it starts at the watermark the agent says it holds (`acked`); from an agent too old
+/// to say, just below the batch's lowest seq (or gap start), because the agent may have had
+/// earlier records acknowledged by another store (or a wiped one).
 fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreError> {
     let key = [
         Param::from(batch.site.as_str()),
@@ -111,6 +117,9 @@ fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreEr
         &key,
     )?;
     let Some(row) = rows.first() else {
+        if let Some(acked) = batch.acked {
+            return Ok(Watermark::at(acked));
+        }
         let lowest = batch
             .records
             .iter()

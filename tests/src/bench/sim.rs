@@ -131,6 +131,7 @@ impl SimAgent {
             site: self.site.clone(),
             agent: self.agent.clone(),
             epoch: self.epoch,
+            acked: None,
             records,
         })
     }
