@@ -16,11 +16,11 @@ use crate::{
     broker,
     config::Config,
     decide::{self, Decider, DeliveryStats, EscalationSink, StoreContext, deliver},
-    engine::{Engine, Event},
+    engine::Engine,
     ingest::{self, IngestSettings},
     metrics::Metrics,
     notify::{NotifierTarget, Sender},
-    store::{self, ResultQuery, Store},
+    store::{self, Store},
 };
 
 /// Events queued between ingest and the engine; when full, ingest waits (backpressure).
@@ -28,10 +28,6 @@ const EVENT_QUEUE: usize = 1024;
 
 /// How often raw results past retention are folded into hourly counts.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-
-/// After a crash, results stored in this window are fed to the engine again (it ignores what
-/// it already saw), so nothing committed by ingest escapes the engine.
-const CATCH_UP: Duration = Duration::from_secs(15 * 60);
 
 /// Runs the collector until `shutdown` is cancelled, then stops every part in order.
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -59,15 +55,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     .with_context(|| format!("opening the store {}", config.store.url))?;
     tracing::info!(url = %config.store.url, "store ready");
 
-    let settings = config.engine_settings();
-    let reader = log.clone();
-    let engine = tokio::task::spawn_blocking(move || {
-        decide::restore_engine(reader.as_ref(), settings, Timestamp::now())
-    })
-    .await
-    .context("loading escalations")?
-    .context("loading escalations")?;
-    let engine = Arc::new(RwLock::new(engine));
+    // The engine starts empty; it is loaded when this collector wins the right to decide
+    // (at once, unless another collector on the same PostgreSQL already decides).
+    let engine = Arc::new(RwLock::new(Engine::new(config.engine_settings())));
+    let role = Arc::new(crate::cluster::Role::following().context("setting up the HTTP client")?);
+    // Until it is known to decide, what this collector stores is queued for the one that does.
+    store.set_forwarding(true);
 
     let ingest_settings = IngestSettings::from_config(&config).context("setting up MQTT")?;
     let metrics = Arc::new(Metrics::new());
@@ -102,8 +95,12 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         notifiers: targets.clone(),
         wake: wake.clone(),
         dashboard_url: config.escalation.dashboard_url.clone(),
+        store: store.clone(),
+        role: role.clone(),
+        advertise: config.http.advertise_url(),
     };
-    decider.step(catch_up(&store).await).await;
+    decider.lead().await;
+    tracing::info!(role = role.name(), "collector role");
     let decide_task = tokio::spawn(decider.run(events_rx, commands_rx, shutdown.clone()));
     let sender =
         Sender::new(Duration::from_secs(10)).context("setting up the HTTP client for notifiers")?;
@@ -119,6 +116,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         sender,
         wake,
         delivery_stats.clone(),
+        role.clone(),
         shutdown.clone(),
     ));
 
@@ -130,7 +128,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         hub,
         tokens,
         mqtt_ready: metrics.mqtt_ready.clone(),
-        metrics: renderer(metrics.clone(), delivery_stats, engine),
+        metrics: renderer(metrics.clone(), delivery_stats, engine, role.clone()),
+        role: role.clone(),
     };
     let app = api::router(state.clone()).merge(crate::dashboard::router().with_state(state));
     tracing::info!(listen = %config.http.listen, "API and dashboard ready");
@@ -146,6 +145,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let retention = tokio::spawn(retention(
         store.clone(),
         config.store.retention.get(),
+        role,
         shutdown.clone(),
     ));
 
@@ -177,36 +177,6 @@ impl EscalationSink for MqttSink {
     }
 }
 
-/// Results stored in the last [`CATCH_UP`], oldest first, as engine events.
-async fn catch_up(store: &Arc<dyn Store>) -> Vec<Event> {
-    let store = store.clone();
-    let since = crate::engine::sub(Timestamp::now(), CATCH_UP);
-    let rows = tokio::task::spawn_blocking(move || {
-        store.results(&ResultQuery {
-            since: Some(since),
-            limit: 100_000,
-            ..ResultQuery::default()
-        })
-    })
-    .await;
-    let Ok(Ok(mut rows)) = rows else {
-        tracing::warn!("could not read recent results to catch the engine up");
-        return Vec::new();
-    };
-    rows.reverse();
-    let now = Timestamp::now();
-    rows.into_iter()
-        .map(|r| Event::Result {
-            site: r.site,
-            agent: r.agent,
-            seq: r.seq,
-            ts: r.ts,
-            result: r.result,
-            at: now,
-        })
-        .collect()
-}
-
 /// Reads the API tokens; warns when a token file is readable by everyone.
 fn read_tokens(config: &Config) -> anyhow::Result<Tokens> {
     let read = |path: &Option<std::path::PathBuf>| -> anyhow::Result<Option<String>> {
@@ -233,10 +203,16 @@ fn renderer(
     metrics: Arc<Metrics>,
     delivery: Arc<DeliveryStats>,
     engine: Arc<RwLock<Engine>>,
+    role: Arc<crate::cluster::Role>,
 ) -> api::MetricsRenderer {
     Arc::new(move || {
         use std::fmt::Write as _;
         let mut out = metrics.render();
+        let _ = writeln!(
+            out,
+            "# HELP outpost_collector_leader 1 while this collector decides and notifies (the others store and forward).\n# TYPE outpost_collector_leader gauge\noutpost_collector_leader {}",
+            u8::from(role.leading())
+        );
         let engine = engine
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -279,22 +255,32 @@ fn renderer(
     })
 }
 
-/// Folds expired raw results into hourly counts, at start and then every hour.
-async fn retention(store: Arc<dyn Store>, keep: Duration, shutdown: CancellationToken) {
+/// Folds expired raw results into hourly counts: hourly, by the deciding collector only (two
+/// collectors folding the same rows would count them twice).
+async fn retention(
+    store: Arc<dyn Store>,
+    keep: Duration,
+    role: Arc<crate::cluster::Role>,
+    shutdown: CancellationToken,
+) {
+    let mut last: Option<tokio::time::Instant> = None;
     loop {
-        let cutoff = crate::engine::sub(Timestamp::now(), keep);
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || s.prune(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
-                tracing::info!(deleted = n, %cutoff, "expired raw results folded into hourly counts");
+        if role.leading() && last.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+            last = Some(tokio::time::Instant::now());
+            let cutoff = crate::engine::sub(Timestamp::now(), keep);
+            let s = store.clone();
+            match tokio::task::spawn_blocking(move || s.prune(cutoff)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => {
+                    tracing::info!(deleted = n, %cutoff, "expired raw results folded into hourly counts");
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "retention failed; retrying later"),
+                Err(e) => tracing::warn!(error = %e, "retention task failed"),
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "retention failed; retrying later"),
-            Err(e) => tracing::warn!(error = %e, "retention task failed"),
         }
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(PRUNE_EVERY) => {}
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
     }
 }

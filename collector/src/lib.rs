@@ -3,6 +3,7 @@
 pub mod api;
 pub mod app;
 pub mod broker;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod decide;

@@ -12,7 +12,7 @@ use std::{
 
 use outpost_collector::{
     api::{self, ApiState, Tokens},
-    dashboard,
+    cluster, dashboard,
     decide::{self, Command, Decider, EscalationSink, StoreContext},
     engine::{Engine, EngineSettings},
     ingest::IngestEvent,
@@ -103,6 +103,7 @@ impl Collector {
         .await
         .expect("open task");
         let engine = Arc::new(RwLock::new(Engine::new(EngineSettings::default())));
+        let role = Arc::new(cluster::Role::following().expect("HTTP client"));
         let hub = broadcast::channel(256).0;
         let (events_tx, events_rx) = mpsc::channel(64);
         let (commands_tx, commands_rx) = mpsc::channel::<Command>(16);
@@ -116,6 +117,9 @@ impl Collector {
             notifiers: vec![],
             wake: Arc::new(tokio::sync::Notify::new()),
             dashboard_url: None,
+            store: store.clone(),
+            role: role.clone(),
+            advertise: String::new(),
         };
         tokio::spawn(decider.run(events_rx, commands_rx, cancel.clone()));
         let state = ApiState {
@@ -127,6 +131,7 @@ impl Collector {
             tokens,
             metrics: Arc::new(String::new),
             mqtt_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            role,
         };
         let app = api::router(state.clone()).merge(dashboard::router().with_state(state));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

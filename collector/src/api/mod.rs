@@ -25,6 +25,7 @@ pub use auth::Tokens;
 pub use error::ApiError;
 
 use crate::{
+    cluster::Role,
     decide::{Command, DecisionLog, StreamEvent},
     engine::Engine,
     store::Store,
@@ -52,6 +53,8 @@ pub struct ApiState {
     pub metrics: MetricsRenderer,
     /// Whether ingest is connected and subscribed (reported by `/healthz`).
     pub mqtt_ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether this collector decides; API calls go to the one that does.
+    pub role: Arc<Role>,
 }
 
 impl ApiState {
@@ -92,13 +95,18 @@ pub fn router(state: ApiState) -> Router {
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::cluster::forward,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
 /// Liveness and readiness: always 200 while the process serves; `mqtt` says whether ingest is
-/// connected and subscribed (`ready`) or still trying (`connecting`).
+/// connected and subscribed (`ready`) or still trying (`connecting`); `role` whether this
+/// collector decides (`leader`) or stores and passes API calls on (`follower`).
 async fn healthz(
     axum::extract::State(state): axum::extract::State<ApiState>,
 ) -> axum::Json<serde_json::Value> {
@@ -107,7 +115,7 @@ async fn healthz(
     } else {
         "connecting"
     };
-    axum::Json(serde_json::json!({"status": "ok", "mqtt": mqtt}))
+    axum::Json(serde_json::json!({"status": "ok", "mqtt": mqtt, "role": state.role.name()}))
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<ApiState>) -> Response {

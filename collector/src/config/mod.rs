@@ -140,6 +140,11 @@ pub struct MqttConfig {
     /// File holding the MQTT password.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// Several collectors on one PostgreSQL: the MQTT shared-subscription group they split
+    /// the sites' records through (`$share/{group}/...`; Mosquitto 2, EMQX, any MQTT 5
+    /// broker). Each collector needs its own `client_id`.
+    #[serde(default)]
+    pub shared_group: Option<String>,
 }
 
 fn default_client_id() -> String {
@@ -258,6 +263,10 @@ pub struct HttpConfig {
     /// File holding the bearer token for write calls.
     #[serde(default)]
     pub write_token_file: Option<PathBuf>,
+    /// Where the other collectors on the same PostgreSQL reach this one's API while it
+    /// decides (default `http://` + `listen`).
+    #[serde(default)]
+    pub advertise_url: Option<String>,
 }
 
 impl Default for HttpConfig {
@@ -266,7 +275,25 @@ impl Default for HttpConfig {
             listen: default_http_listen(),
             read_token_file: None,
             write_token_file: None,
+            advertise_url: None,
         }
+    }
+}
+
+impl HttpConfig {
+    /// The base URL other collectors use to pass API calls to this one.
+    pub fn advertise_url(&self) -> String {
+        if let Some(url) = &self.advertise_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let ip = self.listen.ip();
+        let host = match ip {
+            std::net::IpAddr::V4(v4) if v4.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(v6) if v6.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V4(v4) => v4.to_string(),
+            std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        };
+        format!("http://{host}:{}", self.listen.port())
     }
 }
 
@@ -463,6 +490,38 @@ impl Config {
             for (name, file) in files {
                 check_file(file.as_deref()).map_err(|m| (key(&[k("mqtt"), k(name)]), m))?;
             }
+            if let Some(group) = &mqtt.shared_group {
+                let bad = group.is_empty()
+                    || group.len() > 64
+                    || group
+                        .chars()
+                        .any(|c| matches!(c, '/' | '+' | '#') || c.is_whitespace());
+                if bad {
+                    return Err((
+                        key(&[k("mqtt"), k("shared_group")]),
+                        format!(
+                            "{group:?} is not a shared-subscription group; expected a short name \
+                             without '/', '+', '#' or spaces, like \"outpost\""
+                        ),
+                    ));
+                }
+                if !self.store.url.starts_with("postgres") {
+                    return Err((
+                        key(&[k("mqtt"), k("shared_group")]),
+                        "collectors share the load only on one PostgreSQL store; with SQLite \
+                         run one collector (remove shared_group or use a postgres:// store)"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        if let Some(url) = &self.http.advertise_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err((
+                key(&[k("http"), k("advertise_url")]),
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
         }
         StoreUrl::parse(&self.store.url).map_err(|m| (key(&[k("store"), k("url")]), m))?;
         if self.store.retention.get().as_secs() < 3600 {

@@ -14,7 +14,10 @@ use outpost_shared::Timestamp;
 use tokio_util::sync::CancellationToken;
 
 use super::{DecisionLog, log::QueuedNotification};
-use crate::notify::{Request, Sender, backoff};
+use crate::{
+    cluster::Role,
+    notify::{Request, Sender, backoff},
+};
 
 /// Delivery counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -27,15 +30,23 @@ pub struct DeliveryStats {
     pub backlog: AtomicU64,
 }
 
-/// Runs until cancelled; `wake` is notified when new notifications were queued.
+/// Runs until cancelled; `wake` is notified when new notifications were queued. Only the
+/// deciding collector delivers (`role`): the outbox is shared when several run on one store.
 pub async fn deliver(
     log: Arc<dyn DecisionLog>,
     sender: Sender,
     wake: Arc<tokio::sync::Notify>,
     stats: Arc<DeliveryStats>,
+    role: Arc<Role>,
     cancel: CancellationToken,
 ) {
     loop {
+        if !role.leading() {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_millis(500)) => continue,
+            }
+        }
         let now = Timestamp::now();
         let reader = log.clone();
         let due = match tokio::task::spawn_blocking(move || reader.due(now, 100)).await {

@@ -22,6 +22,9 @@ pub enum LogError {
         #[source]
         source: serde_json::Error,
     },
+    /// Another collector holds the decision lock: this one only stores and forwards.
+    #[error("decision log: another collector decides (this one does not hold the leader lock)")]
+    NotLeader,
     /// The URL names no known backend.
     #[error("store url {0:?}: expected sqlite://PATH or postgres://USER@HOST/DB")]
     Url(String),
@@ -119,8 +122,24 @@ impl Step {
     }
 }
 
+/// Whether this collector decides, after [`DecisionLog::lead`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Leadership {
+    /// It decides and notifies.
+    Leading,
+    /// Another collector does; `leader` is the HTTP address it advertised, when known.
+    Following {
+        /// The leader's advertised HTTP base URL.
+        leader: Option<String>,
+    },
+}
+
 /// Persistence for decisions. Implemented for SQLite and PostgreSQL.
 pub trait DecisionLog: Send + Sync {
+    /// Takes (or keeps) the right to decide, advertising `advertise` (this collector's HTTP
+    /// base URL) to the others. With SQLite there is only ever one collector: it leads. An
+    /// error means the right is not known to be held: stop deciding.
+    fn lead(&self, advertise: &str) -> Result<Leadership, LogError>;
     /// Loads the engine state (open escalations and those resolved since `resolved_since`).
     fn load(&self, resolved_since: Timestamp) -> Result<Snapshot, LogError>;
     /// Writes one step in one transaction.

@@ -23,20 +23,22 @@ use tokio_util::sync::CancellationToken;
 pub use context::StoreContext;
 pub use deliver::{DeliveryStats, deliver};
 pub use log::{
-    DecisionLog, LogError, NewNotification, NotificationLogEntry, QueuedNotification, Snapshot,
-    Step,
+    DecisionLog, Leadership, LogError, NewNotification, NotificationLogEntry, QueuedNotification,
+    Snapshot, Step,
 };
 pub use postgres::PostgresLog;
 pub use refresh::{REFRESH_EVERY, refresh_alerts};
 pub use sqlite::SqliteLog;
 
 use crate::{
+    cluster::Role,
     engine::{
         Changes, CheckKey, Engine, EngineError, EngineSettings, Escalation, Event, Maintenance,
         NotifyEvent,
     },
     ingest::IngestEvent,
     notify::{Notification, NotifierTarget, RecentResult, SiteNote},
+    store::{ResultQuery, Store},
 };
 
 /// Opens the decision log for a store URL (`sqlite://PATH` or `postgres://...`).
@@ -169,7 +171,25 @@ pub struct Decider {
     pub wake: Arc<tokio::sync::Notify>,
     /// Base URL of the dashboard, for links in notifications.
     pub dashboard_url: Option<String>,
+    /// The telemetry store: catch-up after a takeover, and the inbox of records other
+    /// collectors stored.
+    pub store: Arc<dyn Store>,
+    /// Whether this collector decides (shared with the API and delivery).
+    pub role: Arc<Role>,
+    /// This collector's HTTP base URL, told to the others while it decides.
+    pub advertise: String,
 }
+
+/// After a takeover (a start, or another collector's death), results stored in this window
+/// are fed to the engine again (it ignores what it already saw), so nothing committed by
+/// ingest escapes the engine.
+pub const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// How often the right to decide is checked (and taken when free).
+const LEAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How often the deciding collector takes the records other collectors stored.
+const INBOX_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Loads the engine from the decision log.
 pub fn restore_engine(
@@ -194,6 +214,9 @@ pub fn restore_engine(
 impl Decider {
     /// Runs until cancelled: events from ingest, commands from the API, a tick every second.
     /// Events already queued are taken together and committed in one transaction.
+    ///
+    /// Only while it leads ([`Decider::lead`]): otherwise events are dropped (the store queued
+    /// them for the leader) and commands are refused (the API passes them to the leader).
     pub async fn run(
         self,
         mut ingest: mpsc::Receiver<IngestEvent>,
@@ -202,8 +225,17 @@ impl Decider {
     ) {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut lead = tokio::time::interval(LEAD_EVERY);
+        lead.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut inbox = tokio::time::interval(INBOX_EVERY);
+        inbox.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        if !self.role.leading() {
+            self.lead().await;
+        }
+        lead.reset();
         let mut ingest_open = true;
         loop {
+            let leading = self.role.leading();
             tokio::select! {
                 () = cancel.cancelled() => break,
                 event = ingest.recv(), if ingest_open => {
@@ -216,10 +248,110 @@ impl Decider {
                         let Ok(more) = ingest.try_recv() else { break };
                         events.extend(events_from(more));
                     }
-                    self.step(events).await;
+                    if leading {
+                        self.step(events).await;
+                    }
                 }
-                Some(command) = commands.recv() => self.command(command).await,
-                _ = tick.tick() => { self.step(vec![Event::Tick { now: Timestamp::now() }]).await; }
+                Some(command) = commands.recv() => if leading {
+                    self.command(command).await;
+                },
+                _ = tick.tick(), if leading => {
+                    self.step(vec![Event::Tick { now: Timestamp::now() }]).await;
+                }
+                _ = inbox.tick(), if leading => self.drain_inbox().await,
+                _ = lead.tick() => self.lead().await,
+            }
+        }
+    }
+
+    /// Checks the right to decide: takes over when it was just won, stands down when lost.
+    pub async fn lead(&self) {
+        let log = self.log.clone();
+        let advertise = self.advertise.clone();
+        let leadership = match tokio::task::spawn_blocking(move || log.lead(&advertise)).await {
+            Ok(Ok(leadership)) => leadership,
+            Ok(Err(e)) => {
+                if self.role.leading() {
+                    tracing::error!(error = %e, "cannot confirm the right to decide; standing down");
+                }
+                Leadership::Following { leader: None }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the leadership check failed");
+                Leadership::Following { leader: None }
+            }
+        };
+        match (self.role.leading(), &leadership) {
+            (false, Leadership::Leading) => self.take_over().await,
+            (true, Leadership::Following { .. }) => {
+                tracing::warn!("another collector decides now; this one stores and forwards");
+                *self.write() = Engine::new(self.read().settings().clone());
+                self.store.set_forwarding(true);
+                self.role.set(&leadership);
+            }
+            _ => self.role.set(&leadership),
+        }
+    }
+
+    /// Becomes the deciding collector: the engine from the decision log, then the results
+    /// stored lately (by any collector) fed in again, then the records queued for it.
+    async fn take_over(&self) {
+        let log = self.log.clone();
+        let settings = self.read().settings().clone();
+        let restored = tokio::task::spawn_blocking(move || {
+            restore_engine(log.as_ref(), settings, Timestamp::now())
+        })
+        .await;
+        match restored {
+            Ok(Ok(engine)) => *self.write() = engine,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "cannot load escalations; trying again in a second");
+                return;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "loading escalations failed; trying again in a second");
+                return;
+            }
+        }
+        self.store.set_forwarding(false);
+        self.role.set(&Leadership::Leading);
+        tracing::info!("this collector decides and notifies");
+        self.step(catch_up(&self.store).await).await;
+        self.drain_inbox().await;
+    }
+
+    /// Feeds the engine what other collectors stored for it.
+    async fn drain_inbox(&self) {
+        loop {
+            let store = self.store.clone();
+            let taken = tokio::task::spawn_blocking(move || store.take_inbox(500)).await;
+            let batches = match taken {
+                Ok(Ok(batches)) => batches,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read the records other collectors stored");
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading the engine inbox failed");
+                    return;
+                }
+            };
+            let more = batches.len() == 500;
+            let events: Vec<Event> = batches
+                .into_iter()
+                .flat_map(|b| {
+                    events_from(IngestEvent::Records {
+                        site: b.site,
+                        agent: b.agent,
+                        epoch: b.epoch,
+                        records: b.records,
+                        at: b.received,
+                    })
+                })
+                .collect();
+            self.step(events).await;
+            if !more {
+                return;
             }
         }
     }
@@ -581,4 +713,35 @@ fn merge(into: &mut Changes, from: Changes) {
     into.checks.extend(from.checks);
     into.agents.extend(from.agents);
     into.maintenance.extend(from.maintenance);
+}
+
+/// Results stored in the last [`CATCH_UP`], oldest first, as engine events.
+pub async fn catch_up(store: &Arc<dyn Store>) -> Vec<Event> {
+    let store = store.clone();
+    let since = crate::engine::sub(Timestamp::now(), CATCH_UP);
+    let rows = tokio::task::spawn_blocking(move || {
+        store.results(&ResultQuery {
+            since: Some(since),
+            limit: 100_000,
+            ..ResultQuery::default()
+        })
+    })
+    .await;
+    let Ok(Ok(mut rows)) = rows else {
+        tracing::warn!("could not read recent results to catch the engine up");
+        return Vec::new();
+    };
+    rows.reverse();
+    let now = Timestamp::now();
+    // Received about when made: a replayed result is no news that an offline agent is back.
+    rows.into_iter()
+        .map(|r| Event::Result {
+            site: r.site,
+            agent: r.agent,
+            seq: r.seq,
+            ts: r.ts,
+            result: r.result,
+            at: r.ts.min(now),
+        })
+        .collect()
 }

@@ -8,26 +8,41 @@ use postgres::{Client, NoTls};
 
 use super::{
     log::{
-        DecisionLog, LogError, NewNotification, NotificationLogEntry, QueuedNotification, Snapshot,
-        Step, from_json, to_json,
+        DecisionLog, Leadership, LogError, NewNotification, NotificationLogEntry,
+        QueuedNotification, Snapshot, Step, from_json, to_json,
     },
     sql::{SCHEMA, from_ms, ms},
 };
 use crate::engine::Escalation;
 
-/// Decision log on one PostgreSQL connection.
+/// Decision log on one PostgreSQL connection, which also holds the leader lock: only the
+/// collector whose connection holds it decides, and a save on any other connection is refused,
+/// so two collectors can never both write decisions. Reconnects after the server went away
+/// (and then has to win the lock again).
 pub struct PostgresLog {
-    client: Mutex<Option<Client>>,
+    url: String,
+    conn: Mutex<Connection>,
 }
+
+/// The connection and whether its session holds the leader lock.
+struct Connection {
+    /// `None` only while being dropped.
+    client: Option<Client>,
+    leading: bool,
+}
+
+/// Session lock key of the deciding collector ("outpost1").
+const LEADER_LOCK: i64 = 0x6f75_7470_6f73_7431;
 
 impl Drop for PostgresLog {
     fn drop(&mut self) {
         // Closing the sync client blocks on its own runtime, which panics inside an async
         // context; close it on a plain thread instead.
         let client = self
-            .client
+            .conn
             .get_mut()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .client
             .take();
         if let Some(client) = client {
             let _ = std::thread::spawn(move || drop(client)).join();
@@ -35,47 +50,110 @@ impl Drop for PostgresLog {
     }
 }
 
+/// Opens a session whose death the server notices within seconds (so a leader cut off by the
+/// network loses its lock), and creates missing tables, one collector at a time.
+fn connect(url: &str) -> Result<Client, LogError> {
+    let mut client = Client::connect(url, NoTls)?;
+    client.batch_execute(
+        "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
+         SET tcp_keepalives_count = 3; SET client_min_messages = warning",
+    )?;
+    let lock = crate::store::MIGRATION_LOCK;
+    client.batch_execute(&format!("SELECT pg_advisory_lock({lock})"))?;
+    let created = SCHEMA
+        .iter()
+        .copied()
+        .chain(["CREATE SEQUENCE IF NOT EXISTS notifications_id_seq"])
+        .try_for_each(|statement| client.batch_execute(statement));
+    client.batch_execute(&format!("SELECT pg_advisory_unlock({lock})"))?;
+    created?;
+    Ok(client)
+}
+
 impl PostgresLog {
     /// Connects (e.g. `postgres://postgres@127.0.0.1/outpost`) and creates missing tables.
     pub fn connect(url: &str) -> Result<Self, LogError> {
-        let mut client = Client::connect(url, NoTls)?;
-        for statement in SCHEMA {
-            client.batch_execute(statement)?;
-        }
-        client.batch_execute("CREATE SEQUENCE IF NOT EXISTS notifications_id_seq")?;
         Ok(Self {
-            client: Mutex::new(Some(client)),
+            url: url.to_owned(),
+            conn: Mutex::new(Connection {
+                client: Some(connect(url)?),
+                leading: false,
+            }),
         })
     }
 
-    fn client(&self) -> ClientGuard<'_> {
-        ClientGuard(
-            self.client
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
+    /// The connection, reconnected first when the server closed it (a restart): the new
+    /// session holds no lock.
+    fn client(&self) -> Result<ClientGuard<'_>, LogError> {
+        let mut conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if conn.client.as_ref().is_none_or(Client::is_closed) {
+            tracing::warn!("decision log: PostgreSQL connection lost; reconnecting");
+            conn.leading = false;
+            conn.client = Some(connect(&self.url)?);
+        }
+        Ok(ClientGuard(conn))
     }
 }
 
-/// The locked client (present until `Drop`).
-struct ClientGuard<'a>(std::sync::MutexGuard<'a, Option<Client>>);
+/// The locked connection (its client present until `Drop`).
+struct ClientGuard<'a>(std::sync::MutexGuard<'a, Connection>);
+
+impl ClientGuard<'_> {
+    fn leading(&self) -> bool {
+        self.0.leading
+    }
+}
 
 impl std::ops::Deref for ClientGuard<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.0.as_ref().expect("the client is only taken in Drop")
+        self.0
+            .client
+            .as_ref()
+            .expect("the client is only taken in Drop")
     }
 }
 
 impl std::ops::DerefMut for ClientGuard<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("the client is only taken in Drop")
+        self.0
+            .client
+            .as_mut()
+            .expect("the client is only taken in Drop")
     }
 }
 
 impl DecisionLog for PostgresLog {
+    fn lead(&self, advertise: &str) -> Result<Leadership, LogError> {
+        let mut client = self.client()?;
+        if client.leading() {
+            // A round trip proves the session, and so its lock, still lives.
+            client.batch_execute("SELECT 1")?;
+            return Ok(Leadership::Leading);
+        }
+        let won: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])?
+            .get(0);
+        if won {
+            client.0.leading = true;
+            client.execute(
+                "INSERT INTO collector_leader (id, url, since) VALUES (1, $1, $2)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, since = excluded.since",
+                &[&advertise, &ms(Timestamp::now())],
+            )?;
+            return Ok(Leadership::Leading);
+        }
+        let leader = client
+            .query_opt("SELECT url FROM collector_leader WHERE id = 1", &[])?
+            .map(|r| r.get::<_, String>(0));
+        Ok(Leadership::Following { leader })
+    }
+
     fn load(&self, resolved_since: Timestamp) -> Result<Snapshot, LogError> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let next_id = client
             .query_opt("SELECT value FROM engine_meta WHERE key = 'next_id'", &[])?
             .map_or(1, |r| r.get::<_, i64>(0).max(1) as u64);
@@ -117,7 +195,10 @@ impl DecisionLog for PostgresLog {
     }
 
     fn save(&self, step: &Step) -> Result<(), LogError> {
-        let mut client = self.client();
+        let mut client = self.client()?;
+        if !client.leading() {
+            return Err(LogError::NotLeader);
+        }
         let mut tx = client.transaction()?;
         for ((site, agent), info) in &step.agents {
             tx.execute(
@@ -193,7 +274,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedNotification>, LogError> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT id, escalation_id, event, notifier, dedup_key, url, body, attempts FROM notifications n
              WHERE sent_at IS NULL AND next_at <= $1 AND NOT EXISTS (
                  SELECT 1 FROM notifications e WHERE e.escalation_id = n.escalation_id
@@ -223,7 +304,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn delivered(&self, id: i64, at: Timestamp) -> Result<(), LogError> {
-        self.client().execute(
+        self.client()?.execute(
             "UPDATE notifications SET sent_at = $2, attempts = attempts + 1, last_error = NULL WHERE id = $1",
             &[&id, &ms(at)],
         )?;
@@ -231,7 +312,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn failed(&self, id: i64, error: &str, retry_at: Timestamp) -> Result<(), LogError> {
-        self.client().execute(
+        self.client()?.execute(
             "UPDATE notifications SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1",
             &[&id, &error, &ms(retry_at)],
         )?;
@@ -239,7 +320,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn backlog(&self) -> Result<u64, LogError> {
-        let row = self.client().query_one(
+        let row = self.client()?.query_one(
             "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL",
             &[],
         )?;
@@ -247,7 +328,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn escalations_since(&self, since: Timestamp) -> Result<Vec<Escalation>, LogError> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT body FROM escalations WHERE opened_at >= $1 OR resolved_at IS NULL OR resolved_at >= $1 ORDER BY id",
             &[&ms(since)],
         )?;
@@ -257,7 +338,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn escalation(&self, id: u64) -> Result<Option<Escalation>, LogError> {
-        let row = self.client().query_opt(
+        let row = self.client()?.query_opt(
             "SELECT body FROM escalations WHERE id = $1",
             &[&(id as i64)],
         )?;
@@ -265,7 +346,7 @@ impl DecisionLog for PostgresLog {
     }
 
     fn notifications_of(&self, escalation_id: u64) -> Result<Vec<NotificationLogEntry>, LogError> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT id, notifier, event, created_at, sent_at, attempts, last_error FROM notifications
              WHERE escalation_id = $1 ORDER BY id",
             &[&(escalation_id as i64)],

@@ -15,6 +15,7 @@ pub(super) const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS notifications (id BIGINT PRIMARY KEY, escalation_id BIGINT NOT NULL, event TEXT NOT NULL, notifier TEXT NOT NULL, dedup_key TEXT NOT NULL, url TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL, next_at BIGINT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, sent_at BIGINT, last_error TEXT)",
     "CREATE INDEX IF NOT EXISTS notifications_due ON notifications (sent_at, next_at)",
     "CREATE INDEX IF NOT EXISTS notifications_escalation ON notifications (escalation_id)",
+    "CREATE TABLE IF NOT EXISTS collector_leader (id INTEGER PRIMARY KEY, url TEXT NOT NULL, since BIGINT NOT NULL)",
 ];
 
 pub(super) fn ms(ts: Timestamp) -> i64 {

@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{
     log::{
-        DecisionLog, LogError, NewNotification, NotificationLogEntry, QueuedNotification, Snapshot,
-        Step, from_json, to_json,
+        DecisionLog, Leadership, LogError, NewNotification, NotificationLogEntry,
+        QueuedNotification, Snapshot, Step, from_json, to_json,
     },
     sql::{SCHEMA, from_ms, ms},
 };
@@ -47,6 +47,11 @@ fn escalation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
 }
 
 impl DecisionLog for SqliteLog {
+    /// One SQLite file has one collector: it always decides.
+    fn lead(&self, _advertise: &str) -> Result<Leadership, LogError> {
+        Ok(Leadership::Leading)
+    }
+
     fn load(&self, resolved_since: Timestamp) -> Result<Snapshot, LogError> {
         let conn = self.conn();
         let mut snapshot = Snapshot {

@@ -93,9 +93,15 @@ async fn receiver() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
     (format!("http://{addr}/hook"), got)
 }
 
-async fn decider(log: Arc<dyn DecisionLog>, url: &str, lists: Arc<Lists>) -> Decider {
+async fn decider(
+    log: Arc<dyn DecisionLog>,
+    store: Arc<dyn Store>,
+    url: &str,
+    lists: Arc<Lists>,
+) -> Decider {
     let reader = log.clone();
     let engine = tokio::task::spawn_blocking(move || {
+        assert_eq!(reader.lead("").expect("lead"), Leadership::Leading);
         restore_engine(reader.as_ref(), EngineSettings::default(), Timestamp::now())
     })
     .await
@@ -114,7 +120,17 @@ async fn decider(log: Arc<dyn DecisionLog>, url: &str, lists: Arc<Lists>) -> Dec
         }],
         wake: Arc::new(tokio::sync::Notify::new()),
         dashboard_url: None,
+        store,
+        role: leading(),
+        advertise: String::new(),
     }
+}
+
+/// A role that decides (as a lone collector does).
+fn leading() -> Arc<crate::cluster::Role> {
+    let role = crate::cluster::Role::following().expect("HTTP client");
+    role.set(&Leadership::Leading);
+    Arc::new(role)
 }
 
 async fn wait_for(got: &Arc<Mutex<Vec<serde_json::Value>>>, n: usize) {
@@ -132,7 +148,13 @@ async fn lifecycle_across_restart(
 ) {
     let (url, got) = receiver().await;
     let lists = Arc::new(Lists::default());
-    let d = decider(log_a.clone(), &url, lists.clone()).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = crate::store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("store.db").display()
+    ))
+    .expect("a telemetry store");
+    let d = decider(log_a.clone(), store.clone(), &url, lists.clone()).await;
     d.step(vec![
         Event::Presence {
             site: site(),
@@ -153,6 +175,7 @@ async fn lifecycle_across_restart(
         sender.clone(),
         d.wake.clone(),
         stats.clone(),
+        d.role.clone(),
         cancel.clone(),
     ));
     wait_for(&got, 1).await;
@@ -172,11 +195,13 @@ async fn lifecycle_across_restart(
         .cloned()
         .expect("a list was published");
     assert_eq!(published.escalations[0].state, EscalationState::Escalated);
+    // The first collector is gone (with its hold on the decision log).
     drop(d);
+    drop(log_a);
 
     // Restart: the escalation is still open, nothing is re-sent, recovery resolves it once.
     let log_b = reopen();
-    let d = decider(log_b.clone(), &url, lists).await;
+    let d = decider(log_b.clone(), store, &url, lists).await;
     assert_eq!(d.read().escalations().filter(|e| e.is_open()).count(), 1);
     d.step(vec![result(3, Status::Ok)]).await;
     let cancel = CancellationToken::new();
@@ -185,6 +210,7 @@ async fn lifecycle_across_restart(
         sender,
         d.wake.clone(),
         stats,
+        d.role.clone(),
         cancel.clone(),
     ));
     wait_for(&got, 2).await;
@@ -260,6 +286,7 @@ fn queued(escalation_id: u64, event: NotifyEvent, notifier: &str) -> NewNotifica
 /// notifier, and nothing else: a resolve never reaches PagerDuty before its trigger.
 fn later_events_wait_for_earlier_ones(log: &dyn DecisionLog) {
     use NotifyEvent::{Escalated, Resolved};
+    assert_eq!(log.lead("").expect("lead"), Leadership::Leading);
     let now = Timestamp::now();
     log.save(&Step {
         agents: vec![],
@@ -333,5 +360,50 @@ fn postgres_later_events_wait_for_earlier_ones() {
     let log = open_log(&db.url()).expect("connect");
     later_events_wait_for_earlier_ones(&*log);
     drop(log);
+    drop(db);
+}
+
+/// Two collectors on one PostgreSQL: one decides, the other is refused every save and learns
+/// where the leader answers; when the leader's session ends, the other takes over.
+#[test]
+fn postgres_one_collector_decides_at_a_time() {
+    let db = outpost_tests::TempDb::create("outpost_lead");
+    let a = open_log(&db.url()).expect("connect a");
+    let b = open_log(&db.url()).expect("connect b");
+    assert_eq!(a.lead("http://a:9480").expect("a"), Leadership::Leading);
+    assert_eq!(
+        b.lead("http://b:9480").expect("b"),
+        Leadership::Following {
+            leader: Some("http://a:9480".into())
+        }
+    );
+    assert_eq!(
+        a.lead("http://a:9480").expect("a again"),
+        Leadership::Leading
+    );
+    let step = Step {
+        agents: vec![],
+        checks: vec![],
+        escalations: vec![],
+        maintenance: vec![],
+        next_id: 7,
+        notifications: vec![queued(1, NotifyEvent::Escalated, "webhook#0")],
+        at: Timestamp::now(),
+    };
+    assert!(matches!(b.save(&step), Err(LogError::NotLeader)));
+    a.save(&step).expect("the leader saves");
+    drop(a); // its process died: the server ends the session and its lock
+    let mut took_over = false;
+    for _ in 0..50 {
+        if b.lead("http://b:9480").expect("b") == Leadership::Leading {
+            took_over = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(took_over, "the follower takes over");
+    b.save(&step).expect("the new leader saves");
+    assert_eq!(b.backlog().expect("backlog"), 2, "one per save, none lost");
+    drop(b);
     drop(db);
 }

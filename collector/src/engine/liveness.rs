@@ -40,10 +40,24 @@ impl Engine {
         at: Timestamp,
         changes: &mut Changes,
     ) {
-        let back = self
-            .agents
-            .get(&(site.clone(), agent.clone()))
-            .is_some_and(|i| !i.online && i.offline_since.is_none_or(|since| at > since));
+        let Some(info) = self.agents.get(&(site.clone(), agent.clone())) else {
+            return;
+        };
+        // Offline since its Will, or since silence opened its agent-offline escalation: only
+        // a result received after that is news of the agent.
+        let offline_at = info.offline_since.or_else(|| {
+            self.escalations
+                .values()
+                .filter(|e| {
+                    &e.site == site
+                        && &e.agent == agent
+                        && e.kind == EscalationKind::AgentOffline
+                        && e.is_open()
+                })
+                .map(|e| e.opened_at)
+                .max()
+        });
+        let back = !info.online && offline_at.is_none_or(|since| at > since);
         if back {
             self.presence_now(site, agent, true, at, changes);
         }

@@ -113,6 +113,7 @@ pub fn start(
             max_payload: settings.max_payload,
             site_rate: settings.site_rate,
             site_burst: settings.site_burst,
+            shared_group: settings.shared_group.clone(),
             shutdown,
         },
     ));

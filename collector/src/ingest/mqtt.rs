@@ -26,6 +26,8 @@ pub struct LoopSettings {
     pub site_rate: u32,
     /// Records at once per site (`[ingest] site_burst`).
     pub site_burst: u32,
+    /// Records come through `$share/{group}/...` (several collectors split them).
+    pub shared_group: Option<String>,
     /// Cancelled at shutdown.
     pub shutdown: CancellationToken,
 }
@@ -61,6 +63,7 @@ pub async fn run(
         max_payload,
         site_rate,
         site_burst,
+        shared_group,
         shutdown,
     } = settings;
     let mut logged = LogOnce {
@@ -81,12 +84,27 @@ pub async fn run(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
                 );
-                on_connect(&client, ack.session_present);
+                on_connect(&client, ack.session_present, shared_group.as_deref());
                 if ack.session_present {
                     metrics.set_mqtt_ready(true);
                 }
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => metrics.set_mqtt_ready(true),
+            Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == COLLECTOR_STATE => {
+                // Several collectors share one state topic: when another one's Last Will (or
+                // goodbye) says "offline", this one, still here, says "online" again.
+                let _ = client.try_ack(&publish);
+                let offline = outpost_shared::decode::<Presence>(&publish.payload)
+                    .is_ok_and(|p| p.state == outpost_shared::PresenceState::Offline);
+                if offline && !shutdown.is_cancelled() {
+                    let _ = client.try_publish(
+                        COLLECTOR_STATE,
+                        QoS::AtLeastOnce,
+                        true,
+                        encode(&Presence::ONLINE),
+                    );
+                }
+            }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 metrics.message_received();
                 let at = jiff::Timestamp::now();
@@ -158,7 +176,7 @@ pub async fn run(
     close(eventloop, client, to_writer, writer).await;
 }
 
-fn on_connect(client: &AsyncClient, session_present: bool) {
+fn on_connect(client: &AsyncClient, session_present: bool, shared_group: Option<&str>) {
     let _ = client.try_publish(
         COLLECTOR_STATE,
         QoS::AtLeastOnce,
@@ -168,8 +186,19 @@ fn on_connect(client: &AsyncClient, session_present: bool) {
     // A persistent session keeps its subscriptions; subscribing again would replay every
     // retained birth and state for nothing.
     if !session_present {
-        let filters = [TopicKind::Birth, TopicKind::State, TopicKind::Records]
-            .map(|k| SubscribeFilter::new(k.filter_all(), QoS::AtLeastOnce));
+        // Births and states are retained, and brokers do not send retained messages to
+        // shared subscriptions: every collector takes them. Records are split.
+        let records = match shared_group {
+            Some(group) => format!("$share/{group}/{}", TopicKind::Records.filter_all()),
+            None => TopicKind::Records.filter_all(),
+        };
+        let filters = [
+            TopicKind::Birth.filter_all(),
+            TopicKind::State.filter_all(),
+            records,
+            COLLECTOR_STATE.to_owned(),
+        ]
+        .map(|f| SubscribeFilter::new(f, QoS::AtLeastOnce));
         if let Err(e) = client.try_subscribe_many(filters) {
             tracing::error!(error = %e, "cannot subscribe to agent topics");
         }

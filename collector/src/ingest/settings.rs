@@ -38,6 +38,8 @@ pub struct IngestSettings {
     pub port: u16,
     /// MQTT client id (one persistent session per id).
     pub client_id: String,
+    /// The shared-subscription group records are split through, when several collectors run.
+    pub shared_group: Option<String>,
     /// Username and password, when configured.
     pub credentials: Option<(String, String)>,
     /// TLS, for mqtts.
@@ -64,6 +66,7 @@ impl std::fmt::Debug for IngestSettings {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("client_id", &self.client_id)
+            .field("shared_group", &self.shared_group)
             .field("tls", &self.tls.is_some())
             .field("max_payload", &self.max_payload)
             .field("site_rate", &self.site_rate)
@@ -79,6 +82,7 @@ impl IngestSettings {
             host: host.into(),
             port,
             client_id: "outpost-collector".into(),
+            shared_group: None,
             credentials: None,
             tls: None,
             max_payload: 1 << 20,
@@ -118,6 +122,7 @@ impl IngestSettings {
                 }
                 let mut s = Self::plain(url.host, url.port);
                 s.client_id.clone_from(&mqtt.client_id);
+                s.shared_group.clone_from(&mqtt.shared_group);
                 if let Some(user_file) = &mqtt.username_file {
                     let user = read_secret("username_file", user_file)?;
                     let pass = match &mqtt.password_file {
@@ -142,11 +147,14 @@ impl IngestSettings {
         Ok(settings)
     }
 
-    /// rumqttc options: persistent session, manual acks, the collector's Last Will.
+    /// rumqttc options: persistent session, manual acks, the collector's Last Will. With a
+    /// shared group the session is clean: a broker would otherwise keep handing a stopped
+    /// collector its share of the records; the others take them, and agents resend whatever
+    /// no collector acknowledged.
     pub fn mqtt_options(&self) -> MqttOptions {
         let mut options = MqttOptions::new(&self.client_id, &self.host, self.port);
         options
-            .set_clean_session(false)
+            .set_clean_session(self.shared_group.is_some())
             .set_manual_acks(true)
             .set_keep_alive(self.keep_alive)
             .set_last_will(LastWill::new(

@@ -4,12 +4,18 @@
 //! SQL is written once with `$1`-style placeholders (SQLite reads them as `?1`). Values cross
 //! as [`Param`] / [`Value`], so row decoding is shared too.
 
-use std::{collections::HashMap, sync::Mutex};
+use std::{
+    collections::HashMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
 
 use outpost_shared::{AgentId, Batch, Birth, CheckId, PresenceState, SiteId, Timestamp};
 
 use super::{
-    BatchWrite, ResultQuery, StatusCounts, Store, StoreError, StoredAgent, StoredNote,
+    BatchWrite, InboxBatch, ResultQuery, StatusCounts, Store, StoreError, StoredAgent, StoredNote,
     StoredResult, Watermark, read, write,
 };
 
@@ -127,6 +133,10 @@ pub trait Sql {
 
 /// A database connection that can run a closure inside a transaction.
 pub trait Backend: Send + 'static {
+    /// Whether other collectors may write the same database at the same time (PostgreSQL):
+    /// watermarks are then read under a per-agent lock in every transaction, never cached.
+    const SHARED: bool = false;
+
     /// Runs `f` in a transaction; commits when it returns `Ok`, rolls back otherwise.
     fn transaction<R>(
         &mut self,
@@ -142,6 +152,8 @@ pub type Watermarks = HashMap<(SiteId, AgentId, u64), Watermark>;
 pub struct SqlStore<B> {
     writer: Mutex<(B, Watermarks)>,
     reader: Mutex<B>,
+    /// Queue new records for the deciding collector ([`Store::set_forwarding`]).
+    forwarding: AtomicBool,
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -150,6 +162,7 @@ impl<B: Backend> SqlStore<B> {
         Self {
             writer: Mutex::new((writer, Watermarks::new())),
             reader: Mutex::new(reader),
+            forwarding: AtomicBool::new(false),
         }
     }
 
@@ -191,8 +204,28 @@ impl<B: Backend> Store for SqlStore<B> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (backend, marks) = &mut *guard;
+        let forward = self.forwarding.load(Ordering::Relaxed);
+        if B::SHARED {
+            // Another collector may have stored this agent's records since: start from the
+            // database, holding the agent's lock until commit.
+            let mut fresh = Watermarks::new();
+            return backend.transaction(|sql| {
+                write::lock_agents(sql, batches)?;
+                let out = write::batches(sql, &mut fresh, batches, received)?;
+                if forward {
+                    write::forward(sql, &out, received)?;
+                }
+                Ok(out)
+            });
+        }
         let mut staged = marks.clone_subset(batches);
-        let out = backend.transaction(|sql| write::batches(sql, &mut staged, batches, received))?;
+        let out = backend.transaction(|sql| {
+            let out = write::batches(sql, &mut staged, batches, received)?;
+            if forward {
+                write::forward(sql, &out, received)?;
+            }
+            Ok(out)
+        })?;
         marks.extend(staged);
         Ok(out)
     }
@@ -261,6 +294,14 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError> {
         self.write(|sql, _| write::prune(sql, cutoff))
+    }
+
+    fn set_forwarding(&self, on: bool) {
+        self.forwarding.store(on, Ordering::Relaxed);
+    }
+
+    fn take_inbox(&self, limit: usize) -> Result<Vec<InboxBatch>, StoreError> {
+        self.write(|sql, _| write::take_inbox(sql, limit))
     }
 }
 

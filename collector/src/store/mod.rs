@@ -21,6 +21,7 @@ use outpost_shared::{
 };
 
 pub use backend::SqlStore;
+pub use postgres::MIGRATION_LOCK;
 pub use watermark::Watermark;
 
 use crate::config::StoreUrl;
@@ -205,6 +206,30 @@ pub trait Store: Send + Sync {
     /// Folds raw results older than `cutoff` into hourly counts and deletes them; returns how
     /// many were deleted.
     fn prune(&self, cutoff: Timestamp) -> Result<u64, StoreError>;
+
+    /// While `on`, the new records `write_batches` stores are also queued, in the same
+    /// transaction, for the collector that decides ([`Store::take_inbox`]): this one only
+    /// stores (several collectors on one PostgreSQL).
+    fn set_forwarding(&self, on: bool);
+
+    /// Takes (removes and returns) up to `limit` batches other collectors queued, by agent
+    /// and seq.
+    fn take_inbox(&self, limit: usize) -> Result<Vec<InboxBatch>, StoreError>;
+}
+
+/// New records another collector stored, queued for the one that decides.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxBatch {
+    /// The site.
+    pub site: SiteId,
+    /// The agent.
+    pub agent: AgentId,
+    /// The agent's buffer generation.
+    pub epoch: u64,
+    /// When the storing collector received them.
+    pub received: Timestamp,
+    /// The records, in seq order.
+    pub records: Vec<Record>,
 }
 
 /// Opens (creating and migrating as needed) the store a URL names.

@@ -23,20 +23,40 @@ pub struct Postgres {
     statements: HashMap<String, Statement>,
 }
 
+/// Session lock key held while migrating: collectors starting together migrate one at a time.
+pub const MIGRATION_LOCK: i64 = 0x6f75_7470_6f73_7400; // "outpost\0"
+
 /// Connects twice (writer, reader) and migrates.
 pub fn open(url: &str) -> Result<SqlStore<Postgres>, StoreError> {
     let mut writer = connect(url)?;
-    schema::migrate(&mut writer)?;
+    writer.session(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+    let migrated = schema::migrate(&mut writer);
+    writer.session(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+    migrated?;
     let reader = connect(url)?;
     Ok(SqlStore::new(writer, reader))
 }
 
 fn connect(url: &str) -> Result<Postgres, StoreError> {
+    let mut client = Client::connect(url, NoTls)?;
+    // "relation already exists, skipping" at every start is not news.
+    client.batch_execute("SET client_min_messages = warning")?;
     Ok(Postgres {
         url: url.to_owned(),
-        client: Some(Client::connect(url, NoTls)?),
+        client: Some(client),
         statements: HashMap::new(),
     })
+}
+
+impl Postgres {
+    /// Runs statements outside any transaction (session locks).
+    fn session(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client
+            .as_mut()
+            .expect("invariant: the client is only taken in Drop")
+            .batch_execute(sql)?;
+        Ok(())
+    }
 }
 
 impl Drop for Postgres {
@@ -52,6 +72,8 @@ impl Drop for Postgres {
 }
 
 impl Backend for Postgres {
+    const SHARED: bool = true;
+
     fn transaction<R>(
         &mut self,
         f: impl FnOnce(&mut dyn Sql) -> Result<R, StoreError>,

@@ -98,6 +98,17 @@ const MIGRATIONS: &[&str] = &[
         count_unknown BIGINT NOT NULL,
         PRIMARY KEY (site, agent, check_id, hour_us)
     )",
+    // 2: records stored by a collector that does not decide, waiting for the one that does
+    // (several collectors on one PostgreSQL). One row per stored batch: its new records.
+    "CREATE TABLE engine_inbox (
+        site TEXT NOT NULL,
+        agent TEXT NOT NULL,
+        epoch BIGINT NOT NULL,
+        first_seq BIGINT NOT NULL,
+        received_us BIGINT NOT NULL,
+        records TEXT NOT NULL,
+        PRIMARY KEY (site, agent, epoch, first_seq)
+    )",
 ];
 
 /// The schema version this build writes.

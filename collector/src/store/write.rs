@@ -10,7 +10,7 @@ use outpost_shared::{
 };
 
 use super::{
-    BatchWrite, StoreError, Watermark,
+    BatchWrite, InboxBatch, StoreError, Watermark,
     backend::{Param, Sql, Watermarks},
 };
 
@@ -154,6 +154,93 @@ fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreEr
         mark.cover(row.int(0)? as u64, row.int(1)? as u64);
     }
     Ok(mark)
+}
+
+/// Takes the per-agent locks of every agent in `batches`, in one global order so that two
+/// collectors writing the same agents never deadlock. PostgreSQL only (`Backend::SHARED`):
+/// the watermark is read and written by one collector at a time, whoever stores the records.
+pub fn lock_agents(sql: &mut dyn Sql, batches: &[Batch]) -> Result<(), StoreError> {
+    let mut agents: Vec<String> = batches
+        .iter()
+        .map(|b| format!("{}/{}", b.site, b.agent))
+        .collect();
+    agents.sort();
+    agents.dedup();
+    for agent in agents {
+        sql.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[Param::from(agent)],
+        )?;
+    }
+    Ok(())
+}
+
+/// Queues what the engine needs of the new records (results and notes) for the collector
+/// that decides, in the transaction that stored them.
+pub fn forward(
+    sql: &mut dyn Sql,
+    written: &[BatchWrite],
+    received: Timestamp,
+) -> Result<(), StoreError> {
+    for w in written {
+        let records: Vec<&Record> = w
+            .new
+            .iter()
+            .filter(|r| !matches!(r.body, RecordBody::Gap(_)))
+            .collect();
+        let Some(first) = records.first() else {
+            continue;
+        };
+        sql.execute(
+            "INSERT INTO engine_inbox (site, agent, epoch, first_seq, received_us, records)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            &[
+                Param::from(w.site.as_str()),
+                Param::from(w.agent.as_str()),
+                to_db(w.epoch),
+                to_db(first.seq),
+                Param::from(micros(received)),
+                Param::from(json(&records)?),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Removes and returns up to `limit` queued batches, oldest received first, then sorted by
+/// agent and seq. A row that does not decode is dropped with a warning, not retried forever.
+pub fn take_inbox(sql: &mut dyn Sql, limit: usize) -> Result<Vec<InboxBatch>, StoreError> {
+    let rows = sql.query(
+        "DELETE FROM engine_inbox WHERE (site, agent, epoch, first_seq) IN (
+             SELECT site, agent, epoch, first_seq FROM engine_inbox
+             ORDER BY received_us LIMIT $1)
+         RETURNING site, agent, epoch, first_seq, received_us, records",
+        &[Param::from(i64::try_from(limit).unwrap_or(i64::MAX))],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (site, agent) = (row.text(0)?, row.text(1)?);
+        let decoded = (|| {
+            Some(InboxBatch {
+                site: SiteId::new(site.as_str()).ok()?,
+                agent: AgentId::new(agent.as_str()).ok()?,
+                epoch: row.int(2).ok()? as u64,
+                received: Timestamp::from_microsecond(row.int(4).ok()?).ok()?,
+                records: serde_json::from_str(&row.text(5).ok()?).ok()?,
+            })
+        })();
+        match decoded {
+            Some(batch) => out.push(batch),
+            None => {
+                tracing::warn!(%site, %agent, "dropping an engine inbox row that does not decode");
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        let first = |x: &InboxBatch| x.records.first().map_or(0, |r| r.seq);
+        (&a.site, &a.agent, a.epoch, first(a)).cmp(&(&b.site, &b.agent, b.epoch, first(b)))
+    });
+    Ok(out)
 }
 
 /// Rows per multi-row statement: a run of records is cut into chunks of these sizes, largest
