@@ -50,9 +50,12 @@ enum Command {
     },
     /// Show the running agent's status (the local page's content) in the terminal.
     Status {
-        /// The agent's local page.
-        #[arg(long, default_value = "http://127.0.0.1:9470")]
-        url: String,
+        /// The agent's local page (default: from --config, else http://127.0.0.1:9470).
+        #[arg(long)]
+        url: Option<String>,
+        /// The agent config file, to find its local page (`[local] listen`).
+        #[arg(long, short, conflicts_with = "url")]
+        config: Option<PathBuf>,
     },
 }
 
@@ -91,7 +94,17 @@ fn main() -> ExitCode {
             Command::Run { config } => cli::run::run(&config).await,
             Command::Check { config, json } => cli::check::check(&config, json).await,
             Command::Validate { config } => cli::check::validate(&config),
-            Command::Status { url } => cli::status::status(&url).await,
+            Command::Status { url, config } => {
+                let url = match (url, config) {
+                    (Some(url), _) => url,
+                    (None, Some(path)) => match cli::load(&path) {
+                        Ok(config) => cli::status::page_url(config.local.listen),
+                        Err(code) => return code,
+                    },
+                    (None, None) => "http://127.0.0.1:9470".to_owned(),
+                };
+                cli::status::status(&url).await
+            }
         }
     })
 }

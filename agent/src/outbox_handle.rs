@@ -54,6 +54,11 @@ impl SharedOutbox {
         })?
     }
 
+    /// Writes what is held back (the collector's latest watermark) to disk: at shutdown.
+    pub async fn flush(&self) -> Result<(), OutboxError> {
+        self.with(Outbox::flush).await
+    }
+
     /// Appends a record; durable on return. Wakes the publisher.
     pub async fn append(&self, ts: jiff::Timestamp, body: RecordBody) -> Result<u64, OutboxError> {
         let seq = self.with(move |o| o.append(ts, body)).await?;

@@ -68,6 +68,7 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
         );
         tokio::spawn(site_page::serve(listener, state, cancel.clone()))
     });
+    let kept = outbox.clone();
     let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
     let mut publisher = tokio::spawn(publisher.run(cancel.clone()));
 
@@ -91,5 +92,9 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
         }
     })
     .await;
+    // The last watermark the collector sent, so a restart does not resend what it has.
+    if let Err(err) = kept.flush().await {
+        tracing::warn!(error = %err, "could not save the outbox's watermark at shutdown");
+    }
     Ok(())
 }

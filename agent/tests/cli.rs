@@ -109,3 +109,24 @@ fn status_without_a_running_agent_says_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no agent answers"), "{err}");
 }
+
+#[test]
+fn status_finds_the_page_from_the_config() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = outpost_tests::free_port();
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let text = format!("{text}\n[local]\nlisten = \"127.0.0.1:{port}\"\n");
+    std::fs::write(&config, text).expect("write config");
+    let out = agent()
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("no agent answers at http://127.0.0.1:{port}")),
+        "{err}"
+    );
+}

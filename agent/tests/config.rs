@@ -101,6 +101,13 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str, &'static str)> {
             "`username_file`",
         ),
         (
+            "a threshold that is not a number",
+            h(&format!("{ping}warn_rtt_ms = nan\n")),
+            10,
+            "warn_rtt_ms",
+            "expected a finite number",
+        ),
+        (
             "unknown kind",
             h("[[check]]\nid = \"x\"\nkind = \"pong\"\n"),
             8,

@@ -497,9 +497,39 @@ async fn dashboard_in_a_real_browser() -> anyhow::Result<()> {
     }
     b.screenshot(&screenshot("escalation")).await?;
 
-    // Acknowledge with a note through the form; the state changes in place.
+    // Acknowledge with a note through the form; the state changes in place. A live update
+    // arriving while IT types waits: the note keeps its focus and its text.
     b.type_text("#ack-by", "Dana (IT)").await?;
     b.type_text("#ack-note", "ISP ticket 4711 opened").await?;
+    let events = b.evaluate("window.outpostEvents || 0").await?;
+    c.records(
+        "plant-leeds",
+        "line3-pc",
+        vec![(
+            0,
+            result(
+                "router",
+                Status::Fail,
+                "The router does not answer: 100% of pings lost.",
+                &[("loss_pct", 100.0)],
+            ),
+        )],
+    )
+    .await;
+    b.wait_for(&format!("(window.outpostEvents || 0) > {events}"), WAIT)
+        .await?;
+    tokio::time::sleep(Duration::from_millis(600)).await; // past the 250 ms burst delay
+    assert_eq!(
+        b.evaluate("document.activeElement && document.activeElement.id")
+            .await?,
+        "ack-note",
+        "a live update took the focus away"
+    );
+    assert_eq!(
+        b.evaluate("document.querySelector('#ack-note').value")
+            .await?,
+        "ISP ticket 4711 opened"
+    );
     b.click("#ack-submit").await?;
     b.wait_for(
         "document.querySelector('#escalation-title [data-state]').dataset.state === 'acknowledged'",

@@ -79,9 +79,9 @@ pub(super) fn build(
     crate::install_tls_provider();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::limited(5))
-        // A little under the check's timeout, so a slow page is reported as slow (fail)
-        // rather than cut off by the guard (unknown).
-        .timeout(common.timeout.get().mul_f64(0.9))
+        // Under the check's timeout, so a slow page is reported as slow (fail) rather than
+        // cut off by the guard (unknown).
+        .timeout(common.budget())
         .user_agent(concat!("outpost-agent/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|err| SettingError {
@@ -98,6 +98,22 @@ pub(super) fn build(
     }))
 }
 
+/// `expect_body` is looked for in the first this many bytes of the page.
+const MAX_BODY: usize = 1 << 20;
+
+/// The start of the page (at most `max` bytes), as text; `None` when it cannot be read.
+async fn read_capped(mut response: reqwest::Response, max: usize) -> Option<String> {
+    let mut body = Vec::new();
+    while body.len() < max {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(max - body.len())]),
+            Ok(None) => break,
+            Err(_) => return None,
+        }
+    }
+    Some(String::from_utf8_lossy(&body).into_owned())
+}
+
 impl Http {
     async fn fetch(&self) -> Outcome {
         let title = &self.common.title;
@@ -108,7 +124,7 @@ impl Http {
         };
         let code = response.status().as_u16();
         let body = if self.expect_body.is_some() {
-            response.text().await.ok()
+            read_capped(response, MAX_BODY).await
         } else {
             None
         };

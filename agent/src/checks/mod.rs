@@ -85,6 +85,16 @@ pub struct CheckCommon {
     pub escalate_warn: bool,
 }
 
+impl CheckCommon {
+    /// How long a run may wait on the network: its `timeout` less a tenth (at most 500 ms)
+    /// for setup, so a target that does not answer is reported as failing, with a reason,
+    /// before the guard cuts the run off as `unknown`.
+    pub fn budget(&self) -> std::time::Duration {
+        let timeout = self.timeout.get();
+        timeout.saturating_sub((timeout / 10).min(std::time::Duration::from_millis(500)))
+    }
+}
+
 /// What one run found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -206,6 +216,17 @@ pub fn kind_names() -> Vec<&'static str> {
 /// Reads a kind's settings table into `T` (which should `deny_unknown_fields`), naming the key
 /// on error.
 pub(crate) fn settings<T: DeserializeOwned>(table: toml::Table) -> Result<T, SettingError> {
+    // TOML allows `nan` and `inf`; no threshold means anything with them, and JSON (the wire)
+    // cannot carry them.
+    if let Some((key, value)) = table
+        .iter()
+        .find(|(_, v)| v.as_float().is_some_and(|f| !f.is_finite()))
+    {
+        return Err(SettingError::key(
+            key,
+            format!("{value} is not a usable number; expected a finite number like 20.0"),
+        ));
+    }
     serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
         let path = err.path().to_string();
         let message = err.into_inner().message().trim().to_owned();

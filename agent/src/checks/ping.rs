@@ -137,9 +137,7 @@ impl ProbePlan {
     const MAX_WAIT: Duration = Duration::from_secs(2);
     const MAX_SPACING: Duration = Duration::from_millis(200);
 
-    fn new(timeout: Duration, count: u16) -> Self {
-        // Keep a tenth of the timeout (at most 500 ms) for name lookup and socket setup.
-        let budget = timeout.saturating_sub((timeout / 10).min(Duration::from_millis(500)));
+    fn new(budget: Duration, count: u16) -> Self {
         let count = u32::from(count.max(1));
         // Sending takes at most half the budget; the rest is for the last probe's reply.
         let spacing = (budget / (2 * count)).min(Self::MAX_SPACING);
@@ -161,7 +159,7 @@ impl Ping {
                 Outcome::new(Status::Unknown, format!("Cannot send ICMP: {err}."))
             }
         })?;
-        let plan = ProbePlan::new(self.common.timeout.get(), self.count);
+        let plan = ProbePlan::new(self.common.budget(), self.count);
         let ident = PingIdentifier(rand::random());
         let start = tokio::time::Instant::now();
         let mut running = tokio::task::JoinSet::new();
@@ -292,23 +290,23 @@ mod tests {
     }
 
     #[test]
-    fn every_probe_plan_ends_inside_the_timeout() {
+    fn every_probe_plan_ends_inside_the_budget() {
         let (ms, us) = (Duration::from_millis, Duration::from_micros);
-        // (timeout, count) -> (spacing, wait)
+        // (budget, count) -> (spacing, wait)
         let table = [
-            (ms(10_000), 5, ms(200), ms(2_000)),
-            (ms(1_000), 2, ms(200), ms(700)),
-            (ms(2_000), 5, ms(180), ms(1_080)),
-            (ms(1_000), 100, us(4_500), us(454_500)),
-            (ms(500), 1, ms(200), ms(450)),
+            (ms(9_500), 5, ms(200), ms(2_000)),
+            (ms(900), 2, ms(200), ms(700)),
+            (ms(1_800), 5, ms(180), ms(1_080)),
+            (ms(900), 100, us(4_500), us(454_500)),
+            (ms(450), 1, ms(200), ms(450)),
         ];
-        for (timeout, count, spacing, wait) in table {
-            let plan = ProbePlan::new(timeout, count);
-            assert_eq!(plan, ProbePlan { spacing, wait }, "{timeout:?} x {count}");
+        for (budget, count, spacing, wait) in table {
+            let plan = ProbePlan::new(budget, count);
+            assert_eq!(plan, ProbePlan { spacing, wait }, "{budget:?} x {count}");
             let last_reply_by = plan.spacing * u32::from(count - 1) + plan.wait;
             assert!(
-                last_reply_by < timeout,
-                "{timeout:?} x {count}: {last_reply_by:?}"
+                last_reply_by <= budget,
+                "{budget:?} x {count}: {last_reply_by:?}"
             );
         }
     }

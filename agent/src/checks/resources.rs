@@ -2,7 +2,10 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
 };
 
 use outpost_shared::{Status, threshold::Limits, threshold::worst};
@@ -31,10 +34,18 @@ struct Settings {
 
 struct Resources {
     common: CheckCommon,
+    gauge: Arc<Gauge>,
+}
+
+/// What one run measures; shared with the blocking thread that measures it.
+struct Gauge {
+    title: String,
     disk_paths: Vec<PathBuf>,
     disk: Limits,
     memory: Limits,
     load: Limits,
+    /// A measurement is running (statfs on a hung network mount never returns).
+    busy: AtomicBool,
 }
 
 pub(super) fn build(
@@ -66,11 +77,15 @@ pub(super) fn build(
     super::limits_in_order("memory_pct", memory)?;
     super::limits_in_order("load_per_cpu", load)?;
     Ok(Arc::new(Resources {
+        gauge: Arc::new(Gauge {
+            title: common.title.clone(),
+            disk_paths,
+            disk,
+            memory,
+            load,
+            busy: AtomicBool::new(false),
+        }),
         common,
-        disk_paths,
-        disk,
-        memory,
-        load,
     }))
 }
 
@@ -85,7 +100,7 @@ fn disk_use_pct(disks: &sysinfo::Disks, path: &Path) -> Option<f64> {
     (total > 0).then(|| (total - disk.available_space().min(total)) as f64 * 100.0 / total as f64)
 }
 
-impl Resources {
+impl Gauge {
     fn measure(&self) -> Outcome {
         let mut findings: Vec<(Status, String)> = Vec::new();
         let mut outcome = Outcome::new(Status::Ok, String::new());
@@ -128,11 +143,11 @@ impl Resources {
         outcome.summary = if findings.is_empty() {
             format!(
                 "{}: disk space, memory and processor load are fine.",
-                self.common.title
+                self.title
             )
         } else {
             let parts: Vec<&str> = findings.iter().map(|(_, t)| t.as_str()).collect();
-            format!("{}: {}.", self.common.title, parts.join("; "))
+            format!("{}: {}.", self.title, parts.join("; "))
         };
         outcome
     }
@@ -145,14 +160,36 @@ impl Check for Resources {
 
     fn thresholds(&self) -> std::collections::BTreeMap<String, f64> {
         let mut map = std::collections::BTreeMap::new();
-        super::put_limits(&mut map, "disk_pct", self.disk);
-        super::put_limits(&mut map, "memory_pct", self.memory);
-        super::put_limits(&mut map, "load_per_cpu", self.load);
+        super::put_limits(&mut map, "disk_pct", self.gauge.disk);
+        super::put_limits(&mut map, "memory_pct", self.gauge.memory);
+        super::put_limits(&mut map, "load_per_cpu", self.gauge.load);
         map
     }
 
     fn run<'a>(&'a self, _ctx: &'a RunContext) -> CheckFuture<'a> {
-        // sysinfo reads /proc and calls statfs: blocking, but a few milliseconds at most.
-        Box::pin(async move { self.measure() })
+        // sysinfo reads /proc and calls statfs, which blocks (forever on a hung network
+        // mount): on a blocking thread, and never two at once.
+        Box::pin(async move {
+            if self.gauge.busy.swap(true, Ordering::AcqRel) {
+                return Outcome::new(
+                    Status::Unknown,
+                    format!(
+                        "{}: the last measurement has not finished; a network drive may hang.",
+                        self.gauge.title
+                    ),
+                );
+            }
+            let gauge = self.gauge.clone();
+            tokio::task::spawn_blocking(move || {
+                let outcome = gauge.measure();
+                gauge.busy.store(false, Ordering::Release);
+                outcome
+            })
+            .await
+            .unwrap_or_else(|_| {
+                self.gauge.busy.store(false, Ordering::Release);
+                Outcome::new(Status::Unknown, "Measuring disks and memory failed.")
+            })
+        })
     }
 }

@@ -62,7 +62,11 @@ impl Check for Tcp {
             let title = &self.common.title;
             let target = self.target.as_str();
             let started = Instant::now();
-            match tokio::net::TcpStream::connect(target).await {
+            let budget = self.common.budget();
+            let connected = tokio::time::timeout(budget, tokio::net::TcpStream::connect(target))
+                .await
+                .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+            match connected {
                 Ok(_stream) => {
                     let ms = started.elapsed().as_secs_f64() * 1000.0;
                     let slow = self.warn_connect_ms.is_some_and(|w| ms >= w);
@@ -89,7 +93,7 @@ fn explain(title: &str, target: &str, err: &std::io::Error) -> String {
         K::ConnectionRefused => format!(
             "Nothing answers at {target}: {title} refused the connection (is the service running?)."
         ),
-        K::TimedOut => format!("{title} at {target} did not answer in time."),
+        K::TimedOut => format!("{title} at {target} did not answer (no reply to the connection)."),
         K::HostUnreachable | K::NetworkUnreachable => {
             format!("{title} at {target} cannot be reached: there is no route to it.")
         }

@@ -6,6 +6,17 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+/// The local page's URL for its listen address (an unspecified one is reached on loopback).
+pub fn page_url(listen: std::net::SocketAddr) -> String {
+    let host = match listen.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+        ip if ip.is_unspecified() => "[::1]".to_owned(),
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
 /// Fetches `GET {url}/api/v1/status` and prints it readably.
 pub async fn status(url: &str) -> ExitCode {
     let endpoint = format!("{}/api/v1/status", url.trim_end_matches('/'));

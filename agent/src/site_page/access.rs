@@ -68,6 +68,7 @@ impl Access {
 }
 
 fn read_token(path: &Path) -> Result<String, SitePageError> {
+    crate::warn_if_world_readable(path);
     let text = std::fs::read_to_string(path).map_err(|source| SitePageError::TokenFile {
         path: path.to_path_buf(),
         why: source.to_string(),

@@ -18,14 +18,52 @@ function parse() {
   return ['fleet'];
 }
 
+// One refresh of a view at a time: a second request while one is on its way is folded
+// into one more refresh after it, so an older answer never lands after a newer one.
+const loading = new WeakMap();
 async function load(view) {
+  if (loading.has(view)) {
+    loading.set(view, true);
+    return;
+  }
+  loading.set(view, false);
   try {
     await view.refresh();
-    banner('');
+    if (view === current) banner('');
   } catch (e) {
     if (view === current) banner(e.message);
+  } finally {
+    const again = loading.get(view);
+    loading.delete(view);
+    if (again && view === current) load(view);
   }
 }
+
+// Someone typing in an action form (an ack note, a maintenance reason) must not lose focus
+// or text to a live update: automatic refreshes wait until the field is left. Filters are
+// not forms: the list goes on updating under them.
+let deferred = false;
+function typing() {
+  const el = document.activeElement;
+  return !!el && root.contains(el) && !!el.closest('form')
+    && ['INPUT', 'TEXTAREA', 'SELECT'].includes(el.tagName);
+}
+function autoLoad() {
+  if (!current) return;
+  if (typing()) {
+    deferred = true;
+    return;
+  }
+  load(current);
+}
+root.addEventListener('focusout', () => {
+  setTimeout(() => {
+    if (deferred && !typing()) {
+      deferred = false;
+      autoLoad();
+    }
+  }, 0);
+});
 
 function route() {
   const [name, arg] = parse();
@@ -40,6 +78,7 @@ function route() {
   root.replaceChildren(container);
   current = mount(container, arg);
   current.name = name;
+  deferred = false;
   window.scrollTo(0, 0);
   load(current);
 }
@@ -47,13 +86,14 @@ function route() {
 // Live updates: one refresh per burst of events, never one request per row.
 let pending = null;
 function onEvent(data) {
+  window.outpostEvents = (window.outpostEvents || 0) + 1; // seen by the browser tests
   if (data.event && data.escalation) {
     const e = data.escalation;
     toast('#' + e.id + ' ' + data.site + ' · ' + escalationWhat({ ...e, agent: data.agent }, data.check_title) + ': ' + (STATE_WORDS[e.state] || e.state));
   }
   if (!current || !current.wants(data)) return;
   if (pending) return;
-  pending = setTimeout(() => { pending = null; load(current); }, 250);
+  pending = setTimeout(() => { pending = null; autoLoad(); }, 250);
 }
 
 function setLive(on, text) {
@@ -82,7 +122,7 @@ function connect() {
 setInterval(() => {
   for (const el of document.querySelectorAll('[data-until]')) el.textContent = left(el.dataset.until);
 }, 1000);
-setInterval(() => { if (current && current.name !== 'report' && !document.hidden) load(current); }, 30000);
+setInterval(() => { if (current && current.name !== 'report' && !document.hidden) autoLoad(); }, 30000);
 
 window.addEventListener('hashchange', route);
 route();

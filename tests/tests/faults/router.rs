@@ -111,6 +111,21 @@ async fn netns_router_down_escalates_once_and_holds_dependents() {
         hook.events()
     );
     assert_eq!(bodies.len(), 3, "nothing else: {:?}", hook.events());
+    // Each run with the cable out finished inside its 1 s timeout as a failure with a loss
+    // figure, not cut off as unknown (a run across the replug may lose only some: a warning).
+    let epoch = store.epochs().first().copied().expect("an epoch");
+    let down: Vec<StoredResult> = store
+        .results(epoch)
+        .into_iter()
+        .filter(|r| r.check == "router" && r.status != "ok")
+        .collect();
+    let failed = down.iter().filter(|r| r.status == "fail");
+    assert!(
+        failed.clone().count() >= 2
+            && failed.clone().all(|r| r.metrics["loss_pct"] == 100.0)
+            && down.iter().all(|r| r.status != "unknown"),
+        "{down:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
   var NAME_KEY = "outpost-site-name";
   var IDLE = 60000;
   var lastInput = 0;
+  var submitting = false;
 
   // Drop "?sent=..." so a refresh does not repeat the thank-you line.
   if (window.location.search && window.history && window.history.replaceState) {
@@ -27,13 +28,24 @@
   document.addEventListener("input", touched);
   document.addEventListener("toggle", touched, true);
   document.addEventListener("submit", function (event) {
+    submitting = true; // a reload now would cancel the form on its way
     var by = event.target.querySelector("input[name=by]");
     if (by && by.value) {
       try { window.localStorage.setItem(NAME_KEY, by.value); } catch (e) { /* ignore */ }
     }
   });
 
+  // Text typed but not sent yet (the name field is filled in for people, so it does not count).
+  function unsent() {
+    var boxes = document.querySelectorAll("textarea, input:not([type=hidden]):not([type=submit]):not([type=password]):not([name=by])");
+    for (var i = 0; i < boxes.length; i++) {
+      if (boxes[i].value && boxes[i].value !== boxes[i].defaultValue) { return true; }
+    }
+    return false;
+  }
+
   function busy() {
+    if (submitting || unsent()) { return true; }
     var el = document.activeElement;
     if (el && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) && el.value) { return true; }
     // Someone typed or opened a form in the last minute: let them finish.

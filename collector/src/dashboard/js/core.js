@@ -199,13 +199,13 @@ export function toast(message) {
 /** The site's maintenance form, shared by the escalation and site views. */
 export function maintenanceForm(site, check, done) {
   const msg = h('div', { class: 'msg', 'aria-live': 'polite' });
-  const scope = h('select', { name: 'scope' },
+  const scope = h('select', { name: 'scope', 'aria-label': 'What to hold' },
     h('option', { value: 'site' }, 'The whole site ' + site),
     check ? h('option', { value: 'check' }, 'Only the check ' + check) : null);
-  const dur = h('select', { name: 'duration' },
+  const dur = h('select', { name: 'duration', 'aria-label': 'For how long' },
     ['30m', '1h', '2h', '4h', '8h', '24h'].map((d) => h('option', { value: d, selected: d === '2h' }, d)));
-  const reason = h('input', { name: 'reason', placeholder: 'Reason (e.g. ISP replaces the line)', required: true });
-  const by = h('input', { name: 'by', placeholder: 'Your name', value: rememberedName(), required: true });
+  const reason = h('input', { name: 'reason', 'aria-label': 'Reason', placeholder: 'Reason (e.g. ISP replaces the line)', required: true });
+  const by = h('input', { name: 'by', 'aria-label': 'Your name', placeholder: 'Your name', value: rememberedName(), required: true });
   const form = h('form', { class: 'action', id: 'maintenance-form' },
     h('label', {}, 'Hold escalations during planned work'),
     h('div', { class: 'row' }, scope, dur),

@@ -2,7 +2,7 @@
 // chart, the runbook, the site team's notes, notification history, and the actions.
 
 import {
-  h, api, stateBadge, stateDetail, escalationWhat, fixedBy, time, ago, countdown,
+  h, api, stateBadge, stateDetail, escalationWhat, fixedBy, time, ago, duration, countdown,
   rememberedName, rememberName, maintenanceForm, toast, STATUS_WORDS,
 } from './core.js';
 import { chart, metricNames, defaultMetric } from './chart.js';
@@ -18,7 +18,7 @@ function facts(e) {
   if (e.escalated_at) rows.push(['IT called', time(e.escalated_at)]);
   if (e.acknowledged_at) rows.push(['Acknowledged', time(e.acknowledged_at) + ' by ' + (e.acknowledged_by || '?')]);
   if (e.note) rows.push(['IT note', e.note]);
-  if (e.resolved_at) rows.push(['Resolved', time(e.resolved_at) + ', ' + fixedBy(e) + ' after ' + ago(e.opened_at).replace(' ago', '') + (e.resolved_by ? '; closed by ' + e.resolved_by : '')]);
+  if (e.resolved_at) rows.push(['Resolved', time(e.resolved_at) + ', ' + fixedBy(e) + ' after ' + duration((Date.parse(e.resolved_at) - Date.parse(e.opened_at)) / 1000) + (e.resolved_by ? '; closed by ' + e.resolved_by : '')]);
   if (e.held_because) rows.push(['Waiting', e.held_because]);
   if (e.historical) rows.push(['History', 'Learned from replayed results after an outage: recorded, never paged.']);
   rows.push(['Dedup key', h('code', {}, e.dedup_key)]);
@@ -31,13 +31,14 @@ function table(head, rows, empty) {
     h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => h('td', {}, c))))));
 }
 
-function chartPanel(recent) {
+/** The chart of recent results; `chosen` is the metric picked before (kept across refreshes). */
+function chartPanel(recent, chosen, onPick) {
   const names = metricNames(recent);
-  const first = defaultMetric(recent, names);
+  const first = names.includes(chosen) ? chosen : defaultMetric(recent, names);
   const holder = h('div', {}, chart(recent, first));
   const pick = names.length > 1
     ? h('select', { id: 'metric', 'aria-label': 'Metric',
-      onchange: (ev) => holder.replaceChildren(chart(recent, ev.target.value)) },
+      onchange: (ev) => { onPick(ev.target.value); holder.replaceChildren(chart(recent, ev.target.value)); } },
     names.map((n) => h('option', { value: n, selected: n === first }, n)))
     : null;
   return h('section', { class: 'panel' },
@@ -63,7 +64,7 @@ function actions(e, reload) {
   };
   if (e.state === 'resolved') return h('section', { class: 'panel' }, h('h2', {}, 'Actions'), h('p', { class: 'muted' }, 'Resolved: nothing to do.'));
   const by = h('input', { id: 'ack-by', name: 'by', placeholder: 'Your name', value: rememberedName(), required: true });
-  const note = h('textarea', { id: 'ack-note', name: 'note', placeholder: 'Note for the site team (shown on their page)' });
+  const note = h('textarea', { id: 'ack-note', name: 'note', 'aria-label': 'Note for the site team', placeholder: 'Note for the site team (shown on their page)' });
   const ackButton = h('button', { type: 'submit', id: 'ack-submit' }, 'Acknowledge');
   const ack = h('form', { class: 'action', id: 'ack-form' },
     h('label', { for: 'ack-by' }, e.state === 'acknowledged' ? 'Acknowledge again (update the note)' : 'Acknowledge: IT is on it'),
@@ -93,6 +94,7 @@ export function mountEscalation(root, id) {
   const info = h('div', {});
   const side = h('div', {});
   let shownState = null;
+  let metric = null;
   const refresh = async () => {
     const d = await api('/api/v1/escalations/' + encodeURIComponent(id));
     const what = escalationWhat(d, d.check_title);
@@ -102,7 +104,7 @@ export function mountEscalation(root, id) {
     const results = d.recent.slice(0, 10).map((r) => [time(r.ts), STATUS_WORDS[r.status] || r.status, r.summary]);
     info.replaceChildren(
       h('section', { class: 'panel' }, facts(d)),
-      chartPanel(d.recent),
+      chartPanel(d.recent, metric, (m) => { metric = m; }),
       h('section', { class: 'panel' }, h('h2', {}, 'Runbook for the site team'),
         d.runbook.length ? h('ol', { class: 'runbook' }, d.runbook.map((step) => h('li', {}, step))) : h('p', { class: 'muted' }, 'No runbook for this check.')),
       h('section', { class: 'panel', id: 'notes' }, h('h2', {}, "Site team's notes"),
@@ -122,7 +124,7 @@ export function mountEscalation(root, id) {
       h('h1', { id: 'escalation-title' }, what, ' ', stateBadge(d.state)),
       h('p', { class: 'summary' }, d.summary),
       h('div', { class: 'grid2' }, info, side));
-    document.title = 'Outpost · #' + d.id + ' ' + what;
+    if (root.isConnected) document.title = 'Outpost · #' + d.id + ' ' + what;
   };
   return { refresh, wants: (ev) => ev.escalation && String(ev.escalation.id) === String(id) };
 }

@@ -1,7 +1,7 @@
 // The IT manager's report: fleet summary on top, then sites ranked by how much attention they
 // need, with a CSV download of the same figures.
 
-import { h, api, pct, duration, time } from './core.js';
+import { h, api, pct, duration, time, banner } from './core.js';
 
 const PERIODS = [['24h', 'Last 24 hours'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days']];
 let period = '7d';
@@ -37,13 +37,17 @@ export function mountReport(root) {
       period = ev.target.value;
       csv.setAttribute('href', '/api/v1/report.csv?since=' + period);
       csv.setAttribute('download', 'outpost-report-' + period + '.csv');
-      refresh();
+      refresh().then(() => banner(''), (e) => banner(e.message));
     } }, PERIODS.map(([v, l]) => h('option', { value: v, selected: v === period }, l)));
   root.replaceChildren(h('h1', {}, 'Site report'),
     h('p', { class: 'muted' }, 'How often things broke, how often the site team fixed them alone, and how long repairs took.'),
     h('div', { class: 'bar' }, select, csv), body);
+  let asked = 0;
   const refresh = async () => {
+    // Quick changes of the period: only the answer to the last one is shown.
+    const mine = ++asked;
     const r = await api('/api/v1/report?since=' + encodeURIComponent(period));
+    if (mine !== asked) return;
     const f = r.fleet;
     const ranked = r.sites.slice().sort((a, b) => b.attention - a.attention || a.site.localeCompare(b.site));
     body.replaceChildren(

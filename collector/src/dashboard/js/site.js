@@ -86,7 +86,7 @@ export function mountSite(root, site) {
       h('h2', {}, 'Agents'),
       rows(['Agent', 'Presence', 'Last seen', 'Version', 'Host', 'Size', 'Time zone', 'Booted', 'Planned work'],
         agentRows(d.site, d.agents, refresh), 'site-agents'));
-    document.title = 'Outpost · ' + d.site;
+    if (root.isConnected) document.title = 'Outpost · ' + d.site;
   };
   return { refresh, wants: (ev) => ev.site === site };
 }
