@@ -193,3 +193,78 @@ async fn a_lost_batch_is_resent_when_the_watermark_stalls() {
     assert_eq!(seen.seqs, (1..=20).collect::<BTreeSet<u64>>());
     collector.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_records_do_not_wait_behind_a_replay() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = format!(
+        "site = \"plant-leeds\"\nagent = \"line3-pc\"\n[mqtt]\nurl = \"{}\"\n[outbox]\ndir = \"{}\"\n",
+        broker.url(),
+        dir.path().join("outbox").display()
+    );
+    let config = Arc::new(Config::parse(Path::new("agent.toml"), &text).expect("valid config"));
+    let outbox = SharedOutbox::open(
+        &config.outbox.dir,
+        OutboxLimits {
+            max_size: 16 << 20,
+            max_age: Duration::from_secs(3600),
+        },
+    )
+    .expect("outbox opens");
+    let live = Live::new(config.catalogue(), Some(outbox.clone()));
+    // A backlog from a long outage, and a collector that works through it slowly (no acks).
+    for n in 0..300 {
+        live.submit_note(
+            None,
+            "Sam",
+            &format!("old {n}"),
+            outpost_shared::NoteAction::Note,
+            None,
+        )
+        .await
+        .expect("note kept");
+    }
+    let seen = Arc::new(Mutex::new(Seen {
+        hold_acks: true,
+        ..Seen::default()
+    }));
+    let collector = collector(broker.port(), Arc::clone(&seen));
+    let cancel = CancellationToken::new();
+    let tuning = Tuning {
+        batch_max: 20,
+        window: 100,
+        stall_after: Duration::from_secs(60),
+        ..Tuning::default()
+    };
+    let publisher = tokio::spawn(
+        Publisher::new(config, outbox.clone(), live.clone(), tuning).run(cancel.clone()),
+    );
+    let count = || seen.lock().expect("test lock").seqs.len();
+    wait_for("the window of the backlog", 20, || count() >= 100).await;
+    // Something happens now: it goes out at once, though the backlog waits for acks.
+    live.submit_note(
+        None,
+        "Sam",
+        "the router is back",
+        outpost_shared::NoteAction::Note,
+        None,
+    )
+    .await
+    .expect("note kept");
+    wait_for("the fresh record", 20, || {
+        seen.lock().expect("test lock").seqs.contains(&301)
+    })
+    .await;
+    {
+        let seen = seen.lock().expect("test lock");
+        assert_eq!(
+            seen.seqs,
+            (1..=100).chain([301]).collect::<BTreeSet<u64>>(),
+            "the backlog stays inside its window; the fresh record jumps it"
+        );
+    }
+    cancel.cancel();
+    let _ = publisher.await;
+    collector.abort();
+}

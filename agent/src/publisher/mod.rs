@@ -5,6 +5,11 @@
 //! state. Records go out in batches at QoS 1, at most [`Tuning::window`] beyond the collector's
 //! durable watermark; when the watermark stalls, sending starts again from it (the collector is
 //! idempotent). A record is freed only when the watermark covers it, never on PUBACK.
+//!
+//! After an outage the backlog (records made before this connection) is replayed in order,
+//! while records made since go out at once beside it: the collector stores records in any
+//! order and lets only the newest result drive a check, so a long replay never holds up
+//! what is happening now.
 
 mod connect;
 
@@ -79,6 +84,8 @@ struct Session {
     next_send: u64,
     /// Records with a lower seq were made before this connection came up.
     live_from: u64,
+    /// Next fresh record (seq >= `live_from`) to send while the backlog is still replayed.
+    fresh_next: u64,
     /// When it came up.
     connected_at: Timestamp,
 }
@@ -176,6 +183,7 @@ impl Publisher {
                         "the collector's watermark stalled; resending"
                     );
                     session.next_send = watermark + 1;
+                    session.fresh_next = session.live_from.max(watermark + 1);
                     last_progress = Instant::now();
                     stall_wait = (stall_wait * 2).min(MAX_STALL_WAIT);
                 }
@@ -211,6 +219,7 @@ impl Publisher {
         Session {
             next_send: watermark.max(stats.acked_seq) + 1,
             live_from: stats.last_seq + 1,
+            fresh_next: stats.last_seq + 1,
             connected_at: Timestamp::now(),
         }
     }
@@ -249,53 +258,102 @@ impl Publisher {
         None
     }
 
-    /// Sends pending records while the window allows.
+    /// Sends what is due: fresh records first while a backlog is replayed, then the backlog
+    /// (or, once it is through, everything) while the window allows.
     async fn pump(&self, client: &AsyncClient, session: &mut Session, watermark: u64) {
+        while session.next_send < session.live_from {
+            let fresh = self.read(session.fresh_next, self.tuning.batch_max).await;
+            if fresh.is_empty()
+                || !self.send(client, session, fresh, |s, last| s.fresh_next = last + 1)
+            {
+                break;
+            }
+        }
         loop {
             let out = session.next_send.saturating_sub(watermark + 1);
             if out >= self.tuning.window {
                 return;
             }
             let room = usize::try_from(self.tuning.window - out).unwrap_or(usize::MAX);
-            let max = self.tuning.batch_max.min(room);
-            let mut records = match self.outbox.pending(session.next_send - 1, max).await {
-                Ok(records) if !records.is_empty() => records,
-                Ok(_) => return,
-                Err(err) => {
-                    tracing::error!(error = %err, "cannot read the outbox");
-                    return;
-                }
-            };
-            let cutoff = session
-                .connected_at
-                .saturating_sub(self.tuning.historical_after)
-                .unwrap_or(session.connected_at);
-            for record in &mut records {
-                if let RecordBody::Result(result) = &mut record.body {
-                    result.historical = record.seq < session.live_from && record.ts < cutoff;
-                }
-            }
-            let last = records.last().map_or(session.next_send, |r| r.seq);
-            let batch = Batch {
-                v: PROTOCOL_VERSION,
-                site: self.config.site.clone(),
-                agent: self.config.agent.clone(),
-                epoch: self.outbox.epoch(),
-                acked: Some(watermark),
-                records,
-            };
-            if let Err(err) = client.try_publish(
-                &self.topics.records,
-                QoS::AtLeastOnce,
-                false,
-                encode(&batch),
-            ) {
-                // The request queue is full: the event loop sends what it has, we retry soon.
-                tracing::debug!(error = %err, "batch not queued yet");
+            let mut records = self
+                .read(session.next_send, self.tuning.batch_max.min(room))
+                .await;
+            if records.is_empty() {
                 return;
             }
-            session.next_send = last + 1;
+            // The backlog stops where fresh records start: those went out already.
+            let replaying = session.next_send < session.live_from;
+            if replaying {
+                records.retain(|r| r.seq < session.live_from);
+                if records.is_empty() {
+                    session.next_send = session.fresh_next.max(session.live_from);
+                    continue;
+                }
+            }
+            let sent = self.send(client, session, records, |s, last| {
+                s.next_send = last + 1;
+                if replaying && s.next_send >= s.live_from {
+                    s.next_send = s.next_send.max(s.fresh_next);
+                }
+            });
+            if !sent {
+                return;
+            }
         }
+    }
+
+    /// Unacknowledged records from `from` on, at most `max` (none when the outbox fails).
+    async fn read(&self, from: u64, max: usize) -> Vec<outpost_shared::Record> {
+        match self.outbox.pending(from.saturating_sub(1), max).await {
+            Ok(records) => records,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the outbox");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Publishes one batch (results made before the connection marked `historical`) and lets
+    /// `advance` move the session past its last seq; `false` when the client's queue is full.
+    fn send(
+        &self,
+        client: &AsyncClient,
+        session: &mut Session,
+        mut records: Vec<outpost_shared::Record>,
+        advance: impl FnOnce(&mut Session, u64),
+    ) -> bool {
+        let Some(last) = records.last().map(|r| r.seq) else {
+            return true;
+        };
+        let cutoff = session
+            .connected_at
+            .saturating_sub(self.tuning.historical_after)
+            .unwrap_or(session.connected_at);
+        for record in &mut records {
+            if let RecordBody::Result(result) = &mut record.body {
+                result.historical = record.seq < session.live_from && record.ts < cutoff;
+            }
+        }
+        let batch = Batch {
+            v: PROTOCOL_VERSION,
+            site: self.config.site.clone(),
+            agent: self.config.agent.clone(),
+            epoch: self.outbox.epoch(),
+            acked: Some(self.outbox.stats().acked_seq),
+            records,
+        };
+        if let Err(err) = client.try_publish(
+            &self.topics.records,
+            QoS::AtLeastOnce,
+            false,
+            encode(&batch),
+        ) {
+            // The request queue is full: the event loop sends what it has, we retry soon.
+            tracing::debug!(error = %err, "batch not queued yet");
+            return false;
+        }
+        advance(session, last);
+        true
     }
 }
 

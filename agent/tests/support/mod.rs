@@ -22,6 +22,8 @@ pub struct Seen {
     pub acked: u64,
     /// Batches to lose on purpose (a collector that crashed before storing them).
     pub lose_batches: u32,
+    /// Store but never acknowledge (a collector slowly chewing through a replay).
+    pub hold_acks: bool,
 }
 
 /// A stand-in collector: stores every record, acks the contiguous watermark (retained).
@@ -55,6 +57,9 @@ pub fn collector(port: u16, seen: Arc<Mutex<Seen>>) -> tokio::task::JoinHandle<(
                                 if r.as_result().is_some_and(|r| r.historical) {
                                     seen.historical.insert(r.seq);
                                 }
+                            }
+                            if seen.hold_acks {
+                                continue;
                             }
                             while seen.seqs.contains(&(seen.acked + 1)) {
                                 seen.acked += 1;
