@@ -26,6 +26,9 @@ for pkg in outpost-agent outpost-collector; do
     expect "usr/bin/$pkg" "$pkg: binary in /usr/bin"
     expect "usr/lib/systemd/system/$pkg.service" "$pkg: systemd unit"
     expect "usr/share/doc/$pkg/operator-guide.md" "$pkg: operator guide"
+    if [ "$pkg" = outpost-agent ]; then
+        expect "usr/share/doc/$pkg/img/site-page-ok.png" "$pkg: the guide's screenshots"
+    fi
 done
 expect usr/share/doc/outpost-agent/examples/agent.toml "agent: example config"
 expect usr/share/doc/outpost-collector/examples/collector-production.toml "collector: production example"

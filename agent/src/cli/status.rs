@@ -154,7 +154,14 @@ fn render_view(view: &Value) -> String {
             text(check, "status_words"),
             text(check, "summary")
         );
-        for key in ["heartbeat", "checklist", "planned_work", "demarcation"] {
+        for key in [
+            "heartbeat",
+            "checklist",
+            "planned_work",
+            "waiting_for",
+            "demarcation",
+            "fixed",
+        ] {
             if let Some(line) = check.get(key).and_then(Value::as_str) {
                 let _ = writeln!(out, "    {line}");
             }

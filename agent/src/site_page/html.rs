@@ -125,7 +125,9 @@ fn check_card(out: &mut String, check: &CheckView, forms: Forms) {
         ("heartbeat", &check.heartbeat),
         ("checklist", &check.checklist),
         ("planned-line", &check.planned_work),
+        ("waiting-for", &check.waiting_for),
         ("demarcation", &check.demarcation),
+        ("fixed", &check.fixed),
     ] {
         if let Some(line) = line {
             let _ = writeln!(out, "<p class=\"{class}\">{}</p>", escape(line));

@@ -46,6 +46,10 @@ pub struct CheckView {
     pub summary: String,
     /// Who does what next: countdown, "IT has been called at 10:32", ...
     pub demarcation: Option<String>,
+    /// A check it depends on is not working either: fix that one first.
+    pub waiting_for: Option<String>,
+    /// Working again after a recent escalation: when, and who fixed it.
+    pub fixed: Option<String>,
     /// IT's note to the site, when IT wrote one.
     pub it_note: Option<String>,
     /// Steps for the site team, shown while the check is not working.
@@ -133,10 +137,16 @@ fn check_view(
             demarcation(escalation, clock)
         }
     });
+    let waiting_for = attention.then(|| waiting_for(spec, snapshot)).flatten();
+    let fixed = (status == Some(Status::Ok))
+        .then(|| fixed_line(snapshot, spec.id.as_str(), clock))
+        .flatten();
     CheckView {
         id: spec.id.to_string(),
         kind: spec.kind.clone(),
         title: spec.title.clone(),
+        waiting_for,
+        fixed,
         status,
         status_words: status
             .map_or("Waiting for the first result", Status::in_words)
@@ -181,6 +191,41 @@ fn check_view(
             .map(|n| note_line(n, clock))
             .collect(),
     }
+}
+
+/// The first check `spec` depends on that is not working either, in words.
+fn waiting_for(spec: &CheckSpec, snapshot: &Snapshot) -> Option<String> {
+    let dep = spec.depends_on.iter().find(|dep| {
+        snapshot
+            .results
+            .get(*dep)
+            .is_some_and(|r| r.status.is_failure())
+    })?;
+    let title = snapshot
+        .checks
+        .iter()
+        .find(|c| &c.id == dep)
+        .map_or(dep.as_str(), |c| c.title.as_str());
+    Some(format!(
+        "This is probably only broken because {title} is not working: fix that first."
+    ))
+}
+
+/// "Fixed at 10:50 by the site team.", from the collector's recently resolved escalations.
+fn fixed_line(snapshot: &Snapshot, check: &str, clock: &Clock<'_>) -> Option<String> {
+    let e = snapshot
+        .escalations
+        .as_ref()?
+        .escalations
+        .iter()
+        .filter(|e| e.check == check && e.state == EscalationState::Resolved)
+        .max_by_key(|e| e.resolved_at)?;
+    let at = clock.time(e.resolved_at?);
+    Some(match e.fixed_by {
+        Some(outpost_shared::FixedBy::SiteTeam) => format!("Fixed at {at} by the site team."),
+        Some(outpost_shared::FixedBy::It) => format!("Fixed at {at} by IT."),
+        None => format!("Working again since {at}."),
+    })
 }
 
 /// The most advanced open escalation about `check`.

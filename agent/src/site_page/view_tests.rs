@@ -189,3 +189,55 @@ fn connection_line_counts_what_waits() {
         "Offline since 10:12 — 37 results waiting to be sent"
     );
 }
+
+#[test]
+fn a_check_behind_a_broken_one_says_which_to_fix_first() {
+    let now = at("2025-03-03T10:30:00Z");
+    let mut snap = snapshot(Status::Fail, None);
+    // "host" depends on the router here, and fails too.
+    snap.checks[0].depends_on = vec![CheckId::new("router").expect("valid id")];
+    if let Some(host) = snap
+        .results
+        .get_mut(&CheckId::new("host").expect("valid id"))
+    {
+        host.status = Status::Fail;
+    }
+    let view = build(&snap, None, &SiteMemory::default(), &TimeZone::UTC, now);
+    let host = view.checks.iter().find(|c| c.id == "host").expect("host");
+    assert_eq!(
+        host.waiting_for.as_deref(),
+        Some("This is probably only broken because The router is not working: fix that first.")
+    );
+    let router = view
+        .checks
+        .iter()
+        .find(|c| c.id == "router")
+        .expect("router");
+    assert_eq!(router.waiting_for, None);
+}
+
+#[test]
+fn a_recovered_check_says_who_fixed_it() {
+    let now = at("2025-03-03T11:00:00Z");
+    let cases: &[(Option<outpost_shared::FixedBy>, &str)] = &[
+        (
+            Some(outpost_shared::FixedBy::SiteTeam),
+            "Fixed at 10:50 by the site team.",
+        ),
+        (Some(outpost_shared::FixedBy::It), "Fixed at 10:50 by IT."),
+        (None, "Working again since 10:50."),
+    ];
+    for (by, want) in cases {
+        let mut e = escalation(EscalationState::Resolved);
+        e.resolved_at = Some(at("2025-03-03T10:50:00Z"));
+        e.fixed_by = *by;
+        let snap = snapshot(Status::Ok, Some(e));
+        let view = build(&snap, None, &SiteMemory::default(), &TimeZone::UTC, now);
+        let router = view
+            .checks
+            .iter()
+            .find(|c| c.id == "router")
+            .expect("router");
+        assert_eq!(router.fixed.as_deref(), Some(*want), "{by:?}");
+    }
+}
