@@ -844,3 +844,44 @@ async fn it_resolves_by_hand_and_its_name_is_kept() {
     assert_eq!(worst("quarry-hull"), Some(serde_json::json!("unknown")));
     assert_ne!(worst("depot-york"), Some(serde_json::json!("unknown")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_api_error_is_json_and_says_what_is_wrong() {
+    let c = seeded(tokens()).await;
+    let http = client();
+    // (method, path, status, words in the error)
+    let cases = [
+        ("GET", "/api/v1/escalations/abc", 400, "abc"),
+        (
+            "GET",
+            "/api/v1/no-such-thing",
+            404,
+            "no API endpoint /api/v1/no-such-thing",
+        ),
+        ("GET", "/api/v1/results?limit=many", 400, "limit"),
+        ("DELETE", "/api/v1/sites", 405, "method not allowed"),
+    ];
+    for (method, path, status, words) in cases {
+        let response = http
+            .request(
+                method.parse().expect("a method"),
+                format!("{}{path}", c.url),
+            )
+            .bearer_auth(WRITE)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), status, "{method} {path}");
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap_or("")
+            .to_owned();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{method} {path}: {content_type}"
+        );
+        let body: serde_json::Value = response.json().await.expect("a JSON body");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(words), "{method} {path}: {error}");
+    }
+}

@@ -100,3 +100,47 @@ where
         Err(e) => Err(ApiError::internal(&e)),
     }
 }
+
+/// Middleware on `/api/v1`: an error answer axum wrote itself in plain text (a path or query
+/// it could not parse, a wrong method, a body over the limit) becomes JSON like every other.
+pub async fn json_errors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_lowercase()
+    } else {
+        text
+    };
+    let mut out = ApiError { status, message }.into_response();
+    // Keep what the original answer said about the request (Allow, WWW-Authenticate).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The answer for an unknown `/api/v1` path (`uri` is the path inside `/api/v1`).
+pub async fn no_such_endpoint(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no API endpoint /api/v1{}; see GET /api/v1/sites, /escalations, /results, /report",
+        uri.path()
+    ))
+}

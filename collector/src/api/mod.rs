@@ -90,7 +90,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/stream", get(escalations::stream))
         .route("/report", get(report::json))
         .route("/report.csv", get(report::csv))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::require));
+        .fallback(error::no_such_endpoint)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::require))
+        .layer(middleware::from_fn(error::json_errors));
     Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(healthz))
