@@ -123,6 +123,9 @@ acknowledged, IT's note). Retained; replaced whole on every change.
 States: `failing` → `local` (the site team's window, until `local_until`) → `escalated` (IT
 notified) → `acknowledged` → `resolved` (`fixed_by`: `site_team` or `it`).
 
+`planned_work_ended_at` (optional): when IT last ended the site team's planned work on this
+agent early; the page treats planned work declared before then as over and says so.
+
 EOF
     example escalations.json
     cat <<'EOF'

@@ -204,6 +204,7 @@ async fn the_page_says_what_is_wrong_and_what_to_do() {
         site: SiteId::new("plant-leeds").expect("id"),
         agent: AgentId::new("line3-pc").expect("id"),
         updated_at: now,
+        planned_work_ended_at: None,
         escalations: vec![EscalationView {
             id: 1,
             kind: EscalationKind::Check,

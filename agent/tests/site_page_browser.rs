@@ -109,6 +109,7 @@ fn escalation(state: EscalationState) -> EscalationList {
         site: SiteId::new("plant-leeds").expect("id"),
         agent: AgentId::new("line3-pc").expect("id"),
         updated_at: now,
+        planned_work_ended_at: None,
         escalations: vec![EscalationView {
             id: 1,
             kind: EscalationKind::Check,

@@ -137,6 +137,10 @@ pub struct EscalationList {
     pub agent: AgentId,
     /// When the collector wrote this list.
     pub updated_at: Timestamp,
+    /// When IT last ended the site team's planned work on this agent early: planned work
+    /// declared before then is over, and the site page says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned_work_ended_at: Option<Timestamp>,
     /// Open ones and those resolved recently.
     pub escalations: Vec<EscalationView>,
 }

@@ -133,8 +133,10 @@ fn render_view(view: &Value) -> String {
         "Connection to head office: {}",
         text(view, "connection")
     );
-    if let Some(planned) = view.get("planned_work").and_then(Value::as_str) {
-        let _ = writeln!(out, "{planned}");
+    for key in ["planned_work", "planned_work_ended"] {
+        if let Some(planned) = view.get(key).and_then(Value::as_str) {
+            let _ = writeln!(out, "{planned}");
+        }
     }
     for check in view
         .get("checks")

@@ -83,7 +83,11 @@ pub fn page(view: &PageView, place: &str, forms: Forms, sent: Option<&str>) -> S
     if let Some(message) = sent.and_then(thanks) {
         let _ = writeln!(out, "<p class=\"sent\" role=\"status\">{message}</p>");
     }
-    if let Some(planned) = &view.planned_work {
+    if let Some(planned) = view
+        .planned_work
+        .as_ref()
+        .or(view.planned_work_ended.as_ref())
+    {
         let _ = writeln!(
             out,
             "<p class=\"planned-banner\" id=\"planned-banner\">{}</p>",

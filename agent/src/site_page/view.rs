@@ -5,7 +5,7 @@ use jiff::{Timestamp, tz::TimeZone};
 use outpost_shared::{CheckSpec, EscalationState, EscalationView, NoteAction, Status};
 use serde::Serialize;
 
-use super::memory::{SiteMemory, SiteNote};
+use super::memory::{PlannedWork, SiteMemory, SiteNote};
 use crate::{live::Snapshot, outbox::OutboxStats};
 
 /// Everything the page says, in order.
@@ -21,6 +21,8 @@ pub struct PageView {
     pub connection: String,
     /// Site-wide planned work, while it lasts.
     pub planned_work: Option<String>,
+    /// IT ended the site team's planned work early: "IT ended the planned work at 14:05 ...".
+    pub planned_work_ended: Option<String>,
     /// One entry per check, worst first.
     pub checks: Vec<CheckView>,
     /// When this was put together, in the site's time.
@@ -80,11 +82,18 @@ pub fn build(
     now: Timestamp,
 ) -> PageView {
     let clock = Clock { tz, now };
-    let planned_site = memory.planned(None, now);
+    let planned = Planned {
+        memory,
+        ended: snapshot
+            .escalations
+            .as_ref()
+            .and_then(|l| l.planned_work_ended_at),
+    };
+    let planned_site = planned.get(None, now);
     let mut checks: Vec<CheckView> = snapshot
         .checks
         .iter()
-        .map(|spec| check_view(spec, snapshot, memory, planned_site.is_some(), &clock))
+        .map(|spec| check_view(spec, snapshot, &planned, planned_site.is_some(), &clock))
         .collect();
     // Worst first; config order among equals (the sort is stable).
     checks.sort_by_key(|c| std::cmp::Reverse(c.status.map_or(0, Status::severity)));
@@ -111,21 +120,53 @@ pub fn build(
                 w.by
             )
         }),
+        planned_work_ended: planned.ended_early(now).map(|at| {
+            format!(
+                "IT ended the planned work at {}: problems are sent to IT again.",
+                clock.time(at)
+            )
+        }),
         checks,
         generated_at: clock.time(now),
+    }
+}
+
+/// The site team's planned work as remembered, less what IT ended early since.
+struct Planned<'a> {
+    memory: &'a SiteMemory,
+    /// When IT last ended planned work (from the collector's escalation list).
+    ended: Option<Timestamp>,
+}
+
+impl Planned<'_> {
+    fn get(&self, check: Option<&outpost_shared::CheckId>, now: Timestamp) -> Option<&PlannedWork> {
+        self.memory
+            .planned(check, now)
+            .filter(|w| self.ended.is_none_or(|ended| ended < w.declared_at))
+    }
+
+    /// When IT ended planned work that would otherwise still be going on.
+    fn ended_early(&self, now: Timestamp) -> Option<Timestamp> {
+        let ended = self.ended?;
+        self.memory
+            .all_planned(now)
+            .iter()
+            .any(|(_, w)| w.declared_at <= ended)
+            .then_some(ended)
     }
 }
 
 fn check_view(
     spec: &CheckSpec,
     snapshot: &Snapshot,
-    memory: &SiteMemory,
+    planned_work: &Planned<'_>,
     site_planned: bool,
     clock: &Clock<'_>,
 ) -> CheckView {
+    let memory = planned_work.memory;
     let result = snapshot.results.get(&spec.id);
     let status = result.map(|r| r.status);
-    let planned = memory.planned(Some(&spec.id), clock.now);
+    let planned = planned_work.get(Some(&spec.id), clock.now);
     let escalation = open_escalation(snapshot, spec.id.as_str());
     let attention = status.is_some_and(|s| s != Status::Ok);
     let demarcation = attention.then(|| {

@@ -61,6 +61,7 @@ fn snapshot(status: Status, escalation: Option<EscalationView>) -> Snapshot {
             site: SiteId::new("s").expect("valid id"),
             agent: AgentId::new("a").expect("valid id"),
             updated_at: since,
+            planned_work_ended_at: None,
             escalations: vec![e],
         }),
         connection: Some(Connection {
@@ -240,4 +241,42 @@ fn a_recovered_check_says_who_fixed_it() {
             .expect("router");
         assert_eq!(router.fixed.as_deref(), Some(*want), "{by:?}");
     }
+}
+
+#[test]
+fn planned_work_that_it_ended_early_is_over_on_the_page() {
+    use outpost_shared::NoteAction;
+    let declared = at("2025-03-03T10:00:00Z");
+    let mut memory = SiteMemory::default();
+    memory.remember(
+        None,
+        crate::site_page::memory::SiteNote {
+            ts: declared,
+            by: "Sam".into(),
+            text: "router replaced".into(),
+            action: NoteAction::PlannedWork,
+        },
+        Some(at("2025-03-03T12:00:00Z")),
+    );
+    let now = at("2025-03-03T10:30:00Z");
+    let mut snap = snapshot(Status::Fail, Some(escalation(EscalationState::Local)));
+    let view = build(&snap, None, &memory, &TimeZone::UTC, now);
+    assert!(view.planned_work.is_some(), "declared and going on");
+    assert_eq!(
+        view.checks[0].demarcation.as_deref(),
+        Some("Planned work is going on: IT will not be called for this until it ends.")
+    );
+    if let Some(list) = snap.escalations.as_mut() {
+        list.planned_work_ended_at = Some(at("2025-03-03T10:20:00Z"));
+    }
+    let view = build(&snap, None, &memory, &TimeZone::UTC, now);
+    assert_eq!(view.planned_work, None);
+    assert_eq!(
+        view.planned_work_ended.as_deref(),
+        Some("IT ended the planned work at 10:20: problems are sent to IT again.")
+    );
+    assert_ne!(
+        view.checks[0].demarcation.as_deref(),
+        Some("Planned work is going on: IT will not be called for this until it ends.")
+    );
 }

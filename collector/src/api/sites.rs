@@ -156,6 +156,8 @@ pub struct AgentOut {
     last_seen: Option<Timestamp>,
     birth: Option<outpost_shared::Birth>,
     planned_work_until: Option<Timestamp>,
+    /// Planned work the site team declared on single checks: check → until.
+    planned_work_checks: std::collections::BTreeMap<outpost_shared::CheckId, Timestamp>,
 }
 
 /// `GET /api/v1/sites/{site}`.
@@ -250,6 +252,7 @@ pub async fn detail(
                 online: info.map_or(a.online, |i| i.online),
                 last_seen: info.and_then(|i| i.last_seen).or(a.last_seen),
                 planned_work_until: info.and_then(|i| i.planned_until),
+                planned_work_checks: info.map(|i| i.planned_checks.clone()).unwrap_or_default(),
                 agent: a.agent,
                 birth: a.birth,
             }

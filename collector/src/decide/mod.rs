@@ -397,10 +397,9 @@ impl Decider {
             }
             Command::EndPlannedWork { site, agent, reply } => {
                 let result = self
-                    .step_one(Event::PlannedWork {
+                    .step_one(Event::EndPlannedWork {
                         site,
                         agent,
-                        until: None,
                         at: now,
                     })
                     .await;
@@ -576,6 +575,9 @@ impl Decider {
                 site: site.clone(),
                 agent: agent.clone(),
                 updated_at: now,
+                planned_work_ended_at: engine
+                    .agent(site, agent)
+                    .and_then(|i| i.planned_ended_by_it),
                 escalations: engine
                     .escalations_of(site, agent)
                     .into_iter()
@@ -690,12 +692,14 @@ pub fn events_from(event: IngestEvent) -> Vec<Event> {
                     NoteAction::PlannedWork => Some(Event::PlannedWork {
                         site: site.clone(),
                         agent: agent.clone(),
+                        check: note.check,
                         until: note.until,
                         at,
                     }),
                     NoteAction::PlannedWorkEnded => Some(Event::PlannedWork {
                         site: site.clone(),
                         agent: agent.clone(),
+                        check: note.check,
                         until: None,
                         at,
                     }),

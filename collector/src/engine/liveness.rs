@@ -158,8 +158,12 @@ impl Engine {
         // Planned work and maintenance that ended release what they held.
         let mut release: Vec<(SiteId, AgentId)> = Vec::new();
         for ((site, agent), info) in &mut self.agents {
-            if info.planned_until.is_some_and(|u| u <= now) {
-                info.planned_until = None;
+            let checks_before = info.planned_checks.len();
+            info.planned_checks.retain(|_, until| *until > now);
+            if info.planned_until.is_some_and(|u| u <= now)
+                || info.planned_checks.len() != checks_before
+            {
+                info.planned_until = info.planned_until.filter(|u| *u > now);
                 changes.agents.insert((site.clone(), agent.clone()));
                 release.push((site.clone(), agent.clone()));
             }

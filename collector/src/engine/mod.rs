@@ -64,11 +64,19 @@ pub enum Event {
         result: ResultRecord,
         at: Timestamp,
     },
-    /// The site team declared planned work until `until`, or ended it (`None`).
+    /// The site team declared planned work until `until`, or ended it (`None`), on one
+    /// check or (`check: None`) the whole agent.
     PlannedWork {
         site: SiteId,
         agent: AgentId,
+        check: Option<CheckId>,
         until: Option<Timestamp>,
+        at: Timestamp,
+    },
+    /// IT ended all of the site team's planned work on an agent early.
+    EndPlannedWork {
+        site: SiteId,
+        agent: AgentId,
         at: Timestamp,
     },
     /// IT acknowledged an escalation.
@@ -286,15 +294,36 @@ impl Engine {
             Event::PlannedWork {
                 site,
                 agent,
+                check,
                 until,
                 at,
             } => {
                 let cap = add(at, self.settings.max_planned_work);
+                let until = until.map(|u| u.min(cap)).filter(|u| *u > at);
                 let info = self
                     .agents
                     .entry((site.clone(), agent.clone()))
                     .or_default();
-                info.planned_until = until.map(|u| u.min(cap)).filter(|u| *u > at);
+                match (check, until) {
+                    (None, until) => info.planned_until = until,
+                    (Some(check), Some(until)) => {
+                        info.planned_checks.insert(check, until);
+                    }
+                    (Some(check), None) => {
+                        info.planned_checks.remove(&check);
+                    }
+                }
+                changes.agents.insert((site.clone(), agent.clone()));
+                self.reevaluate_holds(&site, &agent, at, &mut changes);
+            }
+            Event::EndPlannedWork { site, agent, at } => {
+                let info = self
+                    .agents
+                    .entry((site.clone(), agent.clone()))
+                    .or_default();
+                info.planned_until = None;
+                info.planned_checks.clear();
+                info.planned_ended_by_it = Some(at);
                 changes.agents.insert((site.clone(), agent.clone()));
                 self.reevaluate_holds(&site, &agent, at, &mut changes);
             }
@@ -409,7 +438,13 @@ impl Engine {
         if check.is_some() && info.is_some_and(|i| !i.online) {
             return Some(Hold::AgentOffline);
         }
-        if info.and_then(|i| i.planned_until).is_some_and(|u| now < u) {
+        let planned_check = check.and_then(|c| info.and_then(|i| i.planned_checks.get(c)));
+        if info
+            .and_then(|i| i.planned_until)
+            .into_iter()
+            .chain(planned_check.copied())
+            .any(|u| now < u)
+        {
             return Some(Hold::Maintenance(
                 "planned work declared by the site team".into(),
             ));

@@ -1,6 +1,9 @@
 //! What the engine knows about each agent's checks (from its birth) and its own settings.
 
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
 
 use outpost_shared::{CheckId, CheckSpec, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -109,8 +112,14 @@ pub struct AgentInfo {
     /// When its Last Will (or `offline`) arrived, while `agent-offline` waits out the grace.
     #[serde(default)]
     pub offline_since: Option<Timestamp>,
-    /// Planned work declared by the site team, until this time.
+    /// Planned work declared by the site team for the whole agent, until this time.
     pub planned_until: Option<Timestamp>,
+    /// Planned work the site team declared on single checks, until these times.
+    #[serde(default)]
+    pub planned_checks: BTreeMap<CheckId, Timestamp>,
+    /// When IT last ended the site team's planned work early (told to the site page).
+    #[serde(default)]
+    pub planned_ended_by_it: Option<Timestamp>,
 }
 
 impl AgentInfo {

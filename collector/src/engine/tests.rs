@@ -603,6 +603,7 @@ fn maintenance_and_planned_work_hold_escalations() {
     rig.apply(Event::PlannedWork {
         site: site(),
         agent: agent(),
+        check: None,
         until: Some(t(100_000)),
         at: t(0),
     });
@@ -691,4 +692,56 @@ proptest! {
         }
         prop_assert_eq!(run(&clean), run(&noisy));
     }
+}
+
+#[test]
+fn planned_work_on_one_check_holds_only_that_check() {
+    let mut rig = Rig::new(vec![spec("router", 1, 0, &[]), spec("nas", 1, 0, &[])]);
+    rig.apply(Event::PlannedWork {
+        site: site(),
+        agent: agent(),
+        check: Some(CheckId::new("nas").expect("valid")),
+        until: Some(t(600)),
+        at: t(0),
+    });
+    rig.result("nas", Fail, 10);
+    rig.result("router", Fail, 10);
+    assert!(rig.of("nas")[0].held.is_some(), "the NAS is being replaced");
+    assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
+    // The work runs out: the NAS, still failing, goes to IT.
+    rig.tick(600);
+    assert_eq!(rig.of("nas")[0].state, EscalationState::Escalated);
+    assert_eq!(rig.events(), [Escalated, Escalated]);
+}
+
+#[test]
+fn it_ends_the_site_teams_planned_work_early() {
+    let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
+    for check in [None, Some(CheckId::new("router").expect("valid"))] {
+        rig.apply(Event::PlannedWork {
+            site: site(),
+            agent: agent(),
+            check,
+            until: Some(t(3000)),
+            at: t(0),
+        });
+    }
+    rig.result("router", Fail, 10);
+    assert!(rig.of("router")[0].held.is_some());
+    rig.apply(Event::EndPlannedWork {
+        site: site(),
+        agent: agent(),
+        at: t(100),
+    });
+    assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
+    let info = rig.engine.agent(&site(), &agent()).expect("known");
+    assert_eq!(
+        (
+            info.planned_until,
+            info.planned_checks.len(),
+            info.planned_ended_by_it
+        ),
+        (None, 0, Some(t(100))),
+        "the site page learns from planned_ended_by_it that IT ended it"
+    );
 }
