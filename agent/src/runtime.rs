@@ -68,6 +68,7 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
         );
         tokio::spawn(site_page::serve(listener, state, cancel.clone()))
     });
+    crate::systemd::Notifier::from_env().ready_and_watch(cancel.clone());
     let kept = outbox.clone();
     let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
     let mut publisher = tokio::spawn(publisher.run(cancel.clone()));

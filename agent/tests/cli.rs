@@ -130,3 +130,46 @@ fn status_finds_the_page_from_the_config() {
         "{err}"
     );
 }
+
+#[test]
+fn run_tells_systemd_it_is_ready_and_alive() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let socket = dir.path().join("notify.sock");
+    let listener = UnixDatagram::bind(&socket).expect("bind the notify socket");
+    listener
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .expect("timeout");
+    let config = write_config(dir.path(), "");
+    let text = std::fs::read_to_string(&config).expect("read config");
+    let port = outpost_tests::free_port();
+    std::fs::write(
+        &config,
+        format!("{text}\n[local]\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .expect("write config");
+    let mut child = agent()
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &socket)
+        .env("WATCHDOG_USEC", "1000000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut buf = [0u8; 64];
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let Ok(n) = listener.recv(&mut buf) else {
+            break;
+        };
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        got,
+        ["READY=1", "WATCHDOG=1"],
+        "with the broker unreachable too"
+    );
+}

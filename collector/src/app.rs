@@ -133,6 +133,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     let app = api::router(state.clone()).merge(crate::dashboard::router().with_state(state));
     tracing::info!(listen = %config.http.listen, "API and dashboard ready");
+    outpost_agent::systemd::Notifier::from_env().ready_and_watch(shutdown.clone());
     let stop = shutdown.clone();
     let http_task = tokio::spawn(async move {
         if let Err(e) = axum::serve(http, app)

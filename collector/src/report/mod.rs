@@ -14,7 +14,8 @@ use crate::{engine::Escalation, store::StatusCounts};
 /// What the report is computed from, for one site.
 #[derive(Debug, Default)]
 pub struct SiteHistory {
-    /// Escalations opened in the period (historical ones included: they are incidents too).
+    /// Escalations opened in the period or still open in it (historical ones included: they
+    /// are incidents too).
     pub escalations: Vec<Escalation>,
     /// Hourly status counts `(agent, check, hour, counts)`.
     pub hourly: Vec<(AgentId, CheckId, Timestamp, StatusCounts)>,
@@ -46,7 +47,7 @@ pub struct SiteReport {
     pub link_availability: f64,
     /// Per check.
     pub checks: Vec<CheckAvailability>,
-    /// Escalations opened in the period.
+    /// Escalations opened in the period, or opened before and still open in it.
     pub incidents: usize,
     /// Fixed inside the site team's window.
     pub fixed_by_site_team: usize,
