@@ -16,7 +16,7 @@ use outpost_shared::{AgentId, Batch, Birth, CheckId, PresenceState, SiteId, Time
 
 use super::{
     BatchWrite, InboxBatch, ResultQuery, StatusCounts, Store, StoreError, StoredAgent, StoredNote,
-    StoredResult, Watermark, read, write,
+    StoredResult, Watermark, read, shared, write,
 };
 
 /// A statement parameter.
@@ -154,6 +154,8 @@ pub struct SqlStore<B> {
     reader: Mutex<B>,
     /// Queue new records for the deciding collector ([`Store::set_forwarding`]).
     forwarding: AtomicBool,
+    /// This collector's name in the watermark rows (random per process).
+    name: String,
 }
 
 impl<B: Backend> SqlStore<B> {
@@ -163,6 +165,7 @@ impl<B: Backend> SqlStore<B> {
             writer: Mutex::new((writer, Watermarks::new())),
             reader: Mutex::new(reader),
             forwarding: AtomicBool::new(false),
+            name: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -205,22 +208,18 @@ impl<B: Backend> Store for SqlStore<B> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (backend, marks) = &mut *guard;
         let forward = self.forwarding.load(Ordering::Relaxed);
-        if B::SHARED {
-            // Another collector may have stored this agent's records since: start from the
-            // database, holding the agent's lock until commit.
-            let mut fresh = Watermarks::new();
-            return backend.transaction(|sql| {
-                write::lock_agents(sql, batches)?;
-                let out = write::batches(sql, &mut fresh, batches, received)?;
-                if forward {
-                    write::forward(sql, &out, received)?;
-                }
-                Ok(out)
-            });
-        }
+        let writer = self.name.as_str();
         let mut staged = marks.clone_subset(batches);
         let out = backend.transaction(|sql| {
-            let out = write::batches(sql, &mut staged, batches, received)?;
+            if B::SHARED {
+                // Another collector may store this agent's records too: hold the agents'
+                // locks until commit, and drop the cached watermarks it touched since.
+                shared::lock_agents(sql, batches)?;
+                for key in shared::outdated(sql, &staged, writer)? {
+                    staged.remove(&key);
+                }
+            }
+            let out = write::batches(sql, &mut staged, batches, received, writer)?;
             if forward {
                 write::forward(sql, &out, received)?;
             }

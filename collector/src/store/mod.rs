@@ -10,6 +10,7 @@ mod backend;
 mod postgres;
 mod read;
 mod schema;
+mod shared;
 mod sqlite;
 mod watermark;
 mod write;

@@ -109,6 +109,8 @@ const MIGRATIONS: &[&str] = &[
         records TEXT NOT NULL,
         PRIMARY KEY (site, agent, epoch, first_seq)
     )",
+    // 3: which collector wrote a watermark last (several collectors on one store).
+    "ALTER TABLE watermarks ADD COLUMN writer TEXT",
 ];
 
 /// The schema version this build writes.

@@ -29,11 +29,15 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 }
 
 /// Stores batches, updating `marks` (a tentative copy: the caller keeps it only on commit).
+///
+/// `writer` names this collector in the watermark rows, so another one sharing the store can
+/// tell whether its cached watermarks are still the whole truth ([`super::shared`]).
 pub fn batches(
     sql: &mut dyn Sql,
     marks: &mut Watermarks,
     batches: &[Batch],
     received: Timestamp,
+    writer: &str,
 ) -> Result<Vec<BatchWrite>, StoreError> {
     let now = micros(received);
     let mut out = Vec::with_capacity(batches.len());
@@ -74,14 +78,15 @@ pub fn batches(
             Param::from(batch.agent.as_str()),
         ];
         sql.execute(
-            "INSERT INTO watermarks (site, agent, epoch, seq) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (site, agent, epoch) DO UPDATE SET seq = CASE
+            "INSERT INTO watermarks (site, agent, epoch, seq, writer) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (site, agent, epoch) DO UPDATE SET writer = excluded.writer, seq = CASE
                  WHEN excluded.seq > watermarks.seq THEN excluded.seq ELSE watermarks.seq END",
             &[
                 id[0].clone(),
                 id[1].clone(),
                 to_db(batch.epoch),
                 to_db(mark.seq()),
+                Param::from(writer),
             ],
         )?;
         sql.execute(
@@ -154,25 +159,6 @@ fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreEr
         mark.cover(row.int(0)? as u64, row.int(1)? as u64);
     }
     Ok(mark)
-}
-
-/// Takes the per-agent locks of every agent in `batches`, in one global order so that two
-/// collectors writing the same agents never deadlock. PostgreSQL only (`Backend::SHARED`):
-/// the watermark is read and written by one collector at a time, whoever stores the records.
-pub fn lock_agents(sql: &mut dyn Sql, batches: &[Batch]) -> Result<(), StoreError> {
-    let mut agents: Vec<String> = batches
-        .iter()
-        .map(|b| format!("{}/{}", b.site, b.agent))
-        .collect();
-    agents.sort();
-    agents.dedup();
-    for agent in agents {
-        sql.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            &[Param::from(agent)],
-        )?;
-    }
-    Ok(())
 }
 
 /// Queues what the engine needs of the new records (results and notes) for the collector
