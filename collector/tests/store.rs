@@ -508,13 +508,21 @@ fn two_collectors_share_one_agents_watermark() {
     let db = Db::postgres();
     let (a, b) = (db.open(), db.open());
     assert_eq!(new_seqs(&*a, batch(1, results(1..=10))).1, 10);
-    assert_eq!(new_seqs(&*b, batch(1, results(11..=20))).1, 20, "b reads a's work");
+    assert_eq!(
+        new_seqs(&*b, batch(1, results(11..=20))).1,
+        20,
+        "b reads a's work"
+    );
     assert_eq!(
         new_seqs(&*a, batch(1, results(31..=40))).1,
         20,
         "a's cache is dropped: b wrote last; 21..=30 are missing"
     );
-    assert_eq!(new_seqs(&*b, batch(1, results(21..=30))).1, 40, "b learns of 31..=40");
+    assert_eq!(
+        new_seqs(&*b, batch(1, results(21..=30))).1,
+        40,
+        "b learns of 31..=40"
+    );
     assert_eq!(new_seqs(&*a, batch(1, results(41..=41))).1, 41);
     // A duplicate of old records through the other collector: nothing new, no step back.
     let (new, mark) = new_seqs(&*b, batch(1, results(5..=6)));
