@@ -98,6 +98,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         store: store.clone(),
         role: role.clone(),
         advertise: config.http.advertise_url(),
+        unsaved: Arc::default(),
     };
     decider.lead().await;
     tracing::info!(role = role.name(), "collector role");

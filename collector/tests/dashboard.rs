@@ -120,6 +120,7 @@ impl Collector {
             store: store.clone(),
             role: role.clone(),
             advertise: String::new(),
+            unsaved: Arc::default(),
         };
         tokio::spawn(decider.run(events_rx, commands_rx, cancel.clone()));
         let state = ApiState {

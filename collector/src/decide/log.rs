@@ -112,6 +112,30 @@ pub struct Step {
 }
 
 impl Step {
+    /// Folds a later step into this one (its rows replace this one's of the same key), so
+    /// a step that could not be saved goes out with the next, whole and in order.
+    pub fn absorb(&mut self, later: Step) {
+        fn replace<K: PartialEq, V>(rows: &mut Vec<(K, V)>, later: Vec<(K, V)>) {
+            for (key, value) in later {
+                rows.retain(|(k, _)| *k != key);
+                rows.push((key, value));
+            }
+        }
+        replace(&mut self.agents, later.agents);
+        replace(&mut self.checks, later.checks);
+        for e in later.escalations {
+            self.escalations.retain(|old| old.id != e.id);
+            self.escalations.push(e);
+        }
+        for m in later.maintenance {
+            self.maintenance.retain(|old| old.id != m.id);
+            self.maintenance.push(m);
+        }
+        self.notifications.extend(later.notifications);
+        self.next_id = self.next_id.max(later.next_id);
+        self.at = later.at;
+    }
+
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.agents.is_empty()

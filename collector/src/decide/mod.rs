@@ -178,6 +178,8 @@ pub struct Decider {
     pub role: Arc<Role>,
     /// This collector's HTTP base URL, told to the others while it decides.
     pub advertise: String,
+    /// What could not be saved yet (the database was away): saved with the next step.
+    pub unsaved: Arc<std::sync::Mutex<Option<Step>>>,
 }
 
 /// After a takeover (a start, or another collector's death), results stored in this window
@@ -450,7 +452,12 @@ impl Decider {
                 }
             }
         }
-        if !merged.is_empty() {
+        let retry = self
+            .unsaved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some();
+        if !merged.is_empty() || retry {
             self.commit(merged).await;
         }
     }
@@ -462,6 +469,7 @@ impl Decider {
         let log = self.log.clone();
         let context = self.context.clone();
         let notifiers = self.notifiers.clone();
+        let unsaved = self.unsaved.clone();
         // The context reads and the write are blocking store calls: off the async threads.
         let saved = tokio::task::spawn_blocking(move || {
             for mut notification in pending {
@@ -471,14 +479,27 @@ impl Decider {
                 notification.notes = context.notes(&e.site, &e.agent, &e.check, since);
                 step.notifications.extend(render(&notifiers, &notification));
             }
-            log.save(&step)
+            let mut unsaved = unsaved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(mut earlier) = unsaved.take() {
+                earlier.absorb(step);
+                step = earlier;
+            }
+            let saved = log.save(&step);
+            match &saved {
+                // Another collector decides now: it rebuilds from the log and catches up.
+                Ok(()) | Err(LogError::NotLeader) => {}
+                Err(_) => *unsaved = Some(step),
+            }
+            saved
         })
         .await;
         match saved {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(
                 error = %e,
-                "could not persist escalation changes; they live in memory until the next step succeeds"
+                "could not persist escalation changes; they are kept and saved with the next step (notifications wait until then)"
             ),
             Err(e) => tracing::error!(error = %e, "the persistence task failed"),
         }

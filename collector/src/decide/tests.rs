@@ -123,6 +123,7 @@ async fn decider(
         store,
         role: leading(),
         advertise: String::new(),
+        unsaved: Arc::default(),
     }
 }
 
@@ -406,4 +407,106 @@ fn postgres_one_collector_decides_at_a_time() {
     assert_eq!(b.backlog().expect("backlog"), 2, "one per save, none lost");
     drop(b);
     drop(db);
+}
+
+/// A decision log whose first saves fail (the database restarts).
+struct Flaky {
+    inner: Arc<dyn DecisionLog>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+impl DecisionLog for Flaky {
+    fn lead(&self, advertise: &str) -> Result<Leadership, LogError> {
+        self.inner.lead(advertise)
+    }
+    fn load(&self, since: Timestamp) -> Result<Snapshot, LogError> {
+        self.inner.load(since)
+    }
+    fn save(&self, step: &Step) -> Result<(), LogError> {
+        let left = self.failures.load(std::sync::atomic::Ordering::SeqCst);
+        if left > 0 {
+            self.failures
+                .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+            return Err(LogError::Url("the database is restarting".into()));
+        }
+        self.inner.save(step)
+    }
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<QueuedNotification>, LogError> {
+        self.inner.due(now, limit)
+    }
+    fn delivered(&self, id: i64, at: Timestamp) -> Result<(), LogError> {
+        self.inner.delivered(id, at)
+    }
+    fn failed(&self, id: i64, error: &str, retry_at: Timestamp) -> Result<(), LogError> {
+        self.inner.failed(id, error, retry_at)
+    }
+    fn backlog(&self) -> Result<u64, LogError> {
+        self.inner.backlog()
+    }
+    fn escalations_since(&self, since: Timestamp) -> Result<Vec<Escalation>, LogError> {
+        self.inner.escalations_since(since)
+    }
+    fn escalation(&self, id: u64) -> Result<Option<Escalation>, LogError> {
+        self.inner.escalation(id)
+    }
+    fn notifications_of(&self, id: u64) -> Result<Vec<NotificationLogEntry>, LogError> {
+        self.inner.notifications_of(id)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_step_that_could_not_be_saved_goes_out_with_the_next() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inner =
+        open_log(&format!("sqlite://{}", dir.path().join("log.db").display())).expect("open");
+    let log: Arc<dyn DecisionLog> = Arc::new(Flaky {
+        inner: inner.clone(),
+        failures: std::sync::atomic::AtomicU32::new(2),
+    });
+    let store = crate::store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("store.db").display()
+    ))
+    .expect("store");
+    let d = decider(log, store, "http://127.0.0.1:9/hook", Arc::default()).await;
+    d.step(vec![
+        Event::Presence {
+            site: site(),
+            agent: agent(),
+            online: true,
+            at: Timestamp::now(),
+        },
+        birth(),
+    ])
+    .await; // save 1 fails
+    d.step(vec![result(1, Status::Fail), result(2, Status::Fail)])
+        .await; // save 2 fails: IT's page waits in memory
+    let reader = inner.clone();
+    let queued = move || reader.backlog().expect("backlog");
+    assert_eq!(
+        tokio::task::spawn_blocking(queued.clone())
+            .await
+            .expect("task"),
+        0
+    );
+    d.step(vec![Event::Tick {
+        now: Timestamp::now(),
+    }])
+    .await; // nothing new, but what waits is saved
+    assert_eq!(
+        tokio::task::spawn_blocking(queued).await.expect("task"),
+        1,
+        "the page of the escalation opened while the database was away"
+    );
+    let reader = inner.clone();
+    let snapshot = tokio::task::spawn_blocking(move || reader.load(Timestamp::now()))
+        .await
+        .expect("task")
+        .expect("load");
+    assert_eq!(
+        snapshot.agents.len(),
+        1,
+        "the agent from the first failed save"
+    );
+    assert_eq!(snapshot.escalations.len(), 1);
 }
