@@ -193,6 +193,24 @@ fn bad_files_name_file_line_and_key() {
             &["unknown field", "store"],
         ),
         ("[store\nurl = 1\n", 1, None, &[]),
+        (
+            "[[maintenance]]\nsite = \"plant-leeds\"\ndays = [\"sat\", \"sunday\"]\nfrom = \"02:00\"\nto = \"04:00\"\nreason = \"ISP\"\n",
+            3,
+            Some("maintenance[0].days"),
+            &["\"sunday\" is not a day", "mon, tue"],
+        ),
+        (
+            "[[maintenance]]\nsite = \"plant-leeds\"\nfrom = \"2am\"\nto = \"04:00\"\nreason = \"ISP\"\n",
+            3,
+            Some("maintenance[0].from"),
+            &["like \"02:00\""],
+        ),
+        (
+            "[[maintenance]]\nsite = \"plant-leeds\"\nfrom = \"02:00\"\nto = \"04:00\"\ntimezone = \"Mars/Olympus\"\nreason = \"ISP\"\n",
+            5,
+            Some("maintenance[0].timezone"),
+            &["IANA"],
+        ),
     ];
     for (text, line, key, words) in cases {
         let err = Config::parse(text, Path::new("/etc/outpost/collector.toml"))
@@ -234,4 +252,22 @@ fn missing_file_is_a_read_error() {
         err.to_string().contains("/nonexistent/collector.toml"),
         "{err}"
     );
+}
+
+#[test]
+fn recurring_maintenance_windows_reach_the_engine() {
+    let text = "[[maintenance]]\nsite = \"plant-leeds\"\ncheck = \"router\"\ndays = [\"sat\"]\n\
+                from = \"23:00\"\nto = \"01:00\"\ntimezone = \"Europe/London\"\n\
+                reason = \"Weekly ISP maintenance\"\n";
+    let config = Config::parse(text, Path::new("collector.toml")).expect("valid");
+    let settings = config.engine_settings();
+    let [window] = settings.scheduled.as_slice() else {
+        panic!("one window: {:?}", settings.scheduled);
+    };
+    assert_eq!(
+        window.days,
+        [false, false, false, false, false, true, false]
+    );
+    assert_eq!(window.reason, "Weekly ISP maintenance");
+    assert_eq!(window.check.as_ref().map(|c| c.as_str()), Some("router"));
 }

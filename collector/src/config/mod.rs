@@ -12,6 +12,9 @@ use serde::Deserialize;
 use crate::notify::NotifierKind;
 
 mod locate;
+mod maintenance;
+
+pub use maintenance::MaintenanceConfig;
 
 use locate::{Seg, dotted, invalid_at, k, key_at, span_of};
 
@@ -47,6 +50,9 @@ pub struct Config {
     /// How escalations are run.
     #[serde(default)]
     pub escalation: EscalationConfig,
+    /// Recurring maintenance windows (`[[maintenance]]` tables).
+    #[serde(default)]
+    pub maintenance: Vec<MaintenanceConfig>,
 }
 
 /// `[escalation]`: lifecycle settings that are the collector's, not a check's.
@@ -112,6 +118,12 @@ impl Config {
                 .max_planned_work
                 .map_or(defaults.max_planned_work, HumanDuration::get),
             keep_resolved: defaults.keep_resolved,
+            // Checked at load (`Config::parse`): every window here is valid.
+            scheduled: self
+                .maintenance
+                .iter()
+                .filter_map(|m| m.window().ok())
+                .collect(),
         }
     }
 }
@@ -569,6 +581,11 @@ impl Config {
                     http.listen
                 ),
             ));
+        }
+        for (i, window) in self.maintenance.iter().enumerate() {
+            window
+                .window()
+                .map_err(|(name, m)| (key(&[k("maintenance"), Seg::Index(i), k(name)]), m))?;
         }
         for (i, notifier) in self.notifiers.iter().enumerate() {
             let at = |name| key(&[k("notifier"), Seg::Index(i), k(name)]);

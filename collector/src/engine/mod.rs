@@ -5,6 +5,7 @@ mod check;
 mod escalation;
 mod liveness;
 mod policy;
+mod schedule;
 
 #[cfg(test)]
 mod tests;
@@ -18,6 +19,7 @@ use outpost_shared::{
 pub use check::{CheckKey, CheckState};
 pub use escalation::{Escalation, Hold, NotifyEvent};
 pub use policy::{AgentInfo, CheckPolicy, EngineSettings, Maintenance};
+pub use schedule::ScheduledWindow;
 
 /// The check name used for agent-offline escalations.
 pub const AGENT_OFFLINE: &str = "agent-offline";
@@ -455,6 +457,14 @@ impl Engine {
             .find(|m| m.covers(site, agent, check, now))
         {
             return Some(Hold::Maintenance(m.reason.clone()));
+        }
+        if let Some(w) = self
+            .settings
+            .scheduled
+            .iter()
+            .find(|w| w.covers(site, agent, check, now))
+        {
+            return Some(Hold::Maintenance(w.reason.clone()));
         }
         let check = check?;
         let key = CheckKey::new(site, agent, check);

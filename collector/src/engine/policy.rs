@@ -29,6 +29,8 @@ pub struct EngineSettings {
     pub max_planned_work: Duration,
     /// Resolved escalations stay in the retained list and in memory this long.
     pub keep_resolved: Duration,
+    /// Recurring maintenance windows from the config.
+    pub scheduled: Vec<super::ScheduledWindow>,
 }
 
 impl Default for EngineSettings {
@@ -42,6 +44,7 @@ impl Default for EngineSettings {
             flap_window: Duration::from_secs(3600),
             max_planned_work: Duration::from_secs(4 * 3600),
             keep_resolved: Duration::from_secs(24 * 3600),
+            scheduled: Vec::new(),
         }
     }
 }

@@ -745,3 +745,33 @@ fn it_ends_the_site_teams_planned_work_early() {
         "the site page learns from planned_ended_by_it that IT ended it"
     );
 }
+
+#[test]
+fn a_recurring_window_from_the_config_holds_during_its_hours() {
+    let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
+    // t(0) is 2027-01-15T08:00:00Z, a Friday: hold Fridays 08:00–09:00 UTC.
+    assert_eq!(t(0).to_string(), "2027-01-15T08:00:00Z");
+    rig.engine.settings.scheduled = vec![ScheduledWindow {
+        site: site(),
+        agent: None,
+        check: None,
+        days: [false, false, false, false, true, false, false],
+        from: "08:00".parse().expect("time"),
+        to: "09:00".parse().expect("time"),
+        tz: jiff::tz::TimeZone::UTC,
+        reason: "weekly line maintenance".into(),
+    }];
+    rig.result("router", Fail, 60);
+    assert_eq!(
+        rig.of("router")[0].held,
+        Some(Hold::Maintenance("weekly line maintenance".into()))
+    );
+    rig.tick(3599);
+    assert!(
+        rig.events().is_empty(),
+        "IT is not called during the window"
+    );
+    rig.tick(3600);
+    assert_eq!(rig.of("router")[0].state, EscalationState::Escalated);
+    assert_eq!(rig.events(), [Escalated]);
+}
