@@ -269,5 +269,8 @@ fn recurring_maintenance_windows_reach_the_engine() {
         [false, false, false, false, false, true, false]
     );
     assert_eq!(window.reason, "Weekly ISP maintenance");
-    assert_eq!(window.check.as_ref().map(|c| c.as_str()), Some("router"));
+    assert_eq!(
+        window.check.as_ref().map(outpost_shared::CheckId::as_str),
+        Some("router")
+    );
 }
