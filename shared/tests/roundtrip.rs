@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 
 use outpost_shared::{
-    Ack, AgentId, Batch, Birth, CheckId, EscalationList, GapRecord, NoteAction, NoteRecord,
-    Presence, Record, RecordBody, ResultRecord, SiteId, Status, Timestamp, decode, encode,
+    Ack, AgentId, Batch, Birth, CheckId, CheckSpec, EscalationKind, EscalationList,
+    EscalationState, EscalationView, FixedBy, GapRecord, HostFacts, HumanDuration, NoteAction,
+    NoteRecord, Presence, PresenceState, Record, RecordBody, ResultRecord, SiteId, Status,
+    Timestamp, decode, encode,
 };
 use proptest::prelude::*;
 
@@ -101,7 +103,183 @@ fn batch() -> impl Strategy<Value = Batch> {
         })
 }
 
+fn check_spec() -> impl Strategy<Value = CheckSpec> {
+    (
+        (
+            id(),
+            "[a-z]{2,10}",
+            ".{0,40}",
+            1u64..100_000,
+            1u32..20,
+            1u32..20,
+        ),
+        (
+            0u64..100_000,
+            any::<bool>(),
+            prop::collection::vec(".{0,60}", 0..4),
+        ),
+        (
+            prop::collection::vec(id(), 0..3),
+            prop::collection::btree_map(
+                "[a-z_]{1,12}",
+                (0i64..100_000).prop_map(|n| n as f64 / 2.0),
+                0..3,
+            ),
+        ),
+    )
+        .prop_map(
+            |(
+                (id, kind, title, interval, fail_after, recover_after),
+                (window, escalate_warn, runbook),
+                (depends_on, thresholds),
+            )| CheckSpec {
+                id: CheckId::new(id).expect("strategy makes valid ids"),
+                kind,
+                title,
+                interval: HumanDuration::from_secs(interval),
+                fail_after,
+                recover_after,
+                local_window: HumanDuration::from_secs(window),
+                escalate_warn,
+                runbook,
+                depends_on: depends_on
+                    .into_iter()
+                    .map(|d| CheckId::new(d).expect("strategy makes valid ids"))
+                    .collect(),
+                thresholds,
+            },
+        )
+}
+
+fn birth() -> impl Strategy<Value = Birth> {
+    (
+        (id(), id(), "[0-9.]{1,10}", any::<u64>(), ts(), ts()),
+        (
+            ".{0,30}",
+            ".{0,30}",
+            ".{0,20}",
+            "[a-z0-9_]{0,8}",
+            any::<u32>(),
+            any::<u64>(),
+        ),
+        (
+            "[A-Za-z/_]{0,30}",
+            prop::collection::vec(check_spec(), 0..4),
+        ),
+    )
+        .prop_map(
+            |(
+                (site, agent, version, epoch, boot_time, started_at),
+                (hostname, os, kernel, arch, cpus, memory_bytes),
+                (timezone, checks),
+            )| Birth {
+                v: 1,
+                site: SiteId::new(site).expect("strategy makes valid ids"),
+                agent: AgentId::new(agent).expect("strategy makes valid ids"),
+                version,
+                epoch,
+                boot_time,
+                started_at,
+                host: HostFacts {
+                    hostname,
+                    os,
+                    kernel,
+                    arch,
+                    cpus,
+                    memory_bytes,
+                    timezone,
+                },
+                checks,
+            },
+        )
+}
+
+fn escalation_view() -> impl Strategy<Value = EscalationView> {
+    let kind = prop_oneof![
+        Just(EscalationKind::Check),
+        Just(EscalationKind::AgentOffline),
+        Just(EscalationKind::Flapping)
+    ];
+    let state = prop_oneof![
+        Just(EscalationState::Failing),
+        Just(EscalationState::Local),
+        Just(EscalationState::Escalated),
+        Just(EscalationState::Acknowledged),
+        Just(EscalationState::Resolved)
+    ];
+    let fixed = proptest::option::of(prop_oneof![Just(FixedBy::SiteTeam), Just(FixedBy::It)]);
+    let at = || proptest::option::of(ts());
+    (
+        (any::<u64>(), kind, id(), state, ts(), at()),
+        (
+            at(),
+            at(),
+            proptest::option::of(".{0,20}"),
+            proptest::option::of(".{0,80}"),
+        ),
+        (at(), fixed, ".{0,80}"),
+    )
+        .prop_map(
+            |(
+                (id, kind, check, state, opened_at, local_until),
+                (escalated_at, acknowledged_at, acknowledged_by, note),
+                (resolved_at, fixed_by, summary),
+            )| EscalationView {
+                id,
+                kind,
+                check,
+                state,
+                opened_at,
+                local_until,
+                escalated_at,
+                acknowledged_at,
+                acknowledged_by,
+                note,
+                resolved_at,
+                fixed_by,
+                summary,
+            },
+        )
+}
+
+fn escalation_list() -> impl Strategy<Value = EscalationList> {
+    (
+        id(),
+        id(),
+        ts(),
+        proptest::option::of(ts()),
+        prop::collection::vec(escalation_view(), 0..5),
+    )
+        .prop_map(
+            |(site, agent, updated_at, planned_work_ended_at, escalations)| EscalationList {
+                v: 1,
+                site: SiteId::new(site).expect("strategy makes valid ids"),
+                agent: AgentId::new(agent).expect("strategy makes valid ids"),
+                updated_at,
+                planned_work_ended_at,
+                escalations,
+            },
+        )
+}
+
 proptest! {
+    #[test]
+    fn births_round_trip(birth in birth()) {
+        prop_assert_eq!(decode::<Birth>(&encode(&birth)), Ok(birth));
+    }
+
+    #[test]
+    fn escalation_lists_round_trip(list in escalation_list()) {
+        prop_assert_eq!(decode::<EscalationList>(&encode(&list)), Ok(list));
+    }
+
+    #[test]
+    fn presence_round_trips(online in any::<bool>()) {
+        let state = if online { PresenceState::Online } else { PresenceState::Offline };
+        let presence = Presence { v: 1, state };
+        prop_assert_eq!(decode::<Presence>(&encode(&presence)), Ok(presence));
+    }
+
     #[test]
     fn batches_round_trip(batch in batch()) {
         prop_assert_eq!(decode::<Batch>(&encode(&batch)), Ok(batch));
