@@ -46,6 +46,8 @@ struct Inner {
     catalogue: Vec<CheckSpec>,
     /// Where heartbeat reports and checklist confirmations survive a restart (`None`: memory).
     memory_file: Option<std::path::PathBuf>,
+    /// One save at a time, so the file on disk is always the newest snapshot.
+    saving: Mutex<()>,
     started_at: Timestamp,
     outbox: Option<SharedOutbox>,
     state: Mutex<State>,
@@ -119,6 +121,7 @@ impl Live {
                 run_now,
                 catalogue,
                 memory_file,
+                saving: Mutex::new(()),
                 started_at: Timestamp::now(),
                 outbox,
                 state: Mutex::new(State::default()),
@@ -387,12 +390,19 @@ impl Live {
         self.state().connection.clone()
     }
 
-    /// Writes heartbeat reports and confirmations to the memory file (temp file + rename, so a
-    /// crash leaves the old or the new one). A failure is logged: the live state still has them.
+    /// Writes heartbeat reports and confirmations to the memory file (temp file, synced, then
+    /// renamed, so a crash or power cut leaves the old or the new one). A failure is logged:
+    /// the live state still has them.
     fn save_memory(&self) {
         let Some(file) = &self.inner.memory_file else {
             return;
         };
+        // Two reports at once: the later snapshot must be the one left on disk.
+        let _one_at_a_time = self
+            .inner
+            .saving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let memory = {
             let state = self.state();
             Memory {
@@ -403,7 +413,12 @@ impl Live {
         let tmp = file.with_extension("json.tmp");
         let written = serde_json::to_vec(&memory)
             .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|bytes| {
+                use std::io::Write as _;
+                let mut out = std::fs::File::create(&tmp)?;
+                out.write_all(&bytes)?;
+                out.sync_all()
+            })
             .and_then(|()| std::fs::rename(&tmp, file));
         if let Err(e) = written {
             tracing::warn!(file = %file.display(), error = %e, "cannot save heartbeat reports and checklist confirmations");
