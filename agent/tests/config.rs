@@ -101,6 +101,13 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str, &'static str)> {
             "`username_file`",
         ),
         (
+            "protected reads without a token",
+            format!("{HEAD}[local]\nprotect_reads = true\n"),
+            7,
+            "local.protect_reads",
+            "set token_file too",
+        ),
+        (
             "a threshold that is not a number",
             h(&format!("{ping}warn_rtt_ms = nan\n")),
             10,

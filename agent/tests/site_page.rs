@@ -751,3 +751,53 @@ async fn run_serves_the_page_and_stops_it_on_sigterm() {
     assert!(exit.success());
     assert!(reqwest::get(&url).await.is_err(), "the page is closed");
 }
+
+#[tokio::test]
+async fn protected_reads_ask_the_browser_for_the_site_code() {
+    let page = Page::start(Access::with_token("site-secret-42").protecting_reads()).await;
+    for path in ["/", "/api/v1/status", "/metrics", "/site.css"] {
+        let response = page.get(path).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(challenge.starts_with("Basic realm="), "{path}: {challenge}");
+    }
+    let with = |user: &str, password: &str| {
+        page.client
+            .get(format!("{}/", page.url))
+            .basic_auth(user, Some(password))
+    };
+    assert_eq!(
+        with("sam", "wrong-secret")
+            .send()
+            .await
+            .expect("answered")
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let html = with("sam", "site-secret-42")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(html.status(), StatusCode::OK);
+    let status = page
+        .client
+        .get(format!("{}/api/v1/status", page.url))
+        .bearer_auth("site-secret-42")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(status.status(), StatusCode::OK);
+    // The browser sends the code it was asked for with the forms too.
+    let response = page
+        .client
+        .post(format!("{}/api/v1/checks/router/notes", page.url))
+        .basic_auth("sam", Some("site-secret-42"))
+        .json(&json!({"by": "Sam", "text": "Restarted the router"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -110,6 +110,8 @@ pub struct LocalConfig {
     pub listen: SocketAddr,
     /// File holding the token required for writes when listening beyond loopback.
     pub token_file: Option<PathBuf>,
+    /// Reading the page also needs the token (the browser asks for it once).
+    pub protect_reads: bool,
 }
 
 /// The `[outbox]` table.

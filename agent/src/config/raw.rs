@@ -46,6 +46,7 @@ pub(super) struct RawMqtt {
 pub(super) struct RawLocal {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) token_file: Option<PathBuf>,
+    pub(super) protect_reads: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]

@@ -124,8 +124,20 @@ pub(super) fn parse_local(src: &Source<'_>, raw: RawLocal) -> Result<LocalConfig
             )
         })?,
     };
+    let protect_reads = match raw.protect_reads {
+        Some(flag) if *flag.get_ref() && raw.token_file.is_none() => {
+            return Err(src.at_span(
+                flag.span(),
+                Some("local.protect_reads"),
+                "protecting reads needs the site token: set token_file too".to_owned(),
+            ));
+        }
+        Some(flag) => *flag.get_ref(),
+        None => false,
+    };
     Ok(LocalConfig {
         listen,
         token_file: raw.token_file,
+        protect_reads,
     })
 }

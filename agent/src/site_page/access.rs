@@ -9,16 +9,18 @@ use subtle::ConstantTimeEq;
 use super::SitePageError;
 use crate::config::LocalConfig;
 
-/// The site token, when writes need one.
+/// The site token, when writes (and, by config, reads) need one.
 #[derive(Clone)]
 pub struct Access {
     token: Option<String>,
+    protect_reads: bool,
 }
 
 impl std::fmt::Debug for Access {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Access")
             .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("protect_reads", &self.protect_reads)
             .finish()
     }
 }
@@ -26,19 +28,33 @@ impl std::fmt::Debug for Access {
 impl Access {
     /// No token: every write from this machine is accepted (loopback only).
     pub fn open() -> Self {
-        Self { token: None }
+        Self {
+            token: None,
+            protect_reads: false,
+        }
     }
 
     /// Writes need `token`.
     pub fn with_token(token: impl Into<String>) -> Self {
         Self {
             token: Some(token.into()),
+            protect_reads: false,
         }
+    }
+
+    /// Reads need the token too (`[local] protect_reads`).
+    #[must_use]
+    pub fn protecting_reads(mut self) -> Self {
+        self.protect_reads = self.token.is_some();
+        self
     }
 
     /// Reads `[local] token_file`; refuses a listen address beyond loopback without one.
     pub fn from_config(local: &LocalConfig) -> Result<Self, SitePageError> {
         match &local.token_file {
+            Some(path) if local.protect_reads => {
+                Ok(Self::with_token(read_token(path)?).protecting_reads())
+            }
             Some(path) => Ok(Self::with_token(read_token(path)?)),
             None if local.listen.ip().is_loopback() => Ok(Self::open()),
             None => Err(SitePageError::TokenRequired {
@@ -52,19 +68,40 @@ impl Access {
         self.token.is_some()
     }
 
-    /// Accepts a write carrying the token in `Authorization: Bearer ...` or a form field.
+    /// Accepts a write carrying the token in `Authorization: Bearer ...`, as the password of
+    /// `Authorization: Basic ...` (what a browser sends once asked), or in a form field.
     pub fn allows(&self, headers: &HeaderMap, form_token: Option<&str>) -> bool {
         let Some(expected) = &self.token else {
             return true;
         };
-        let bearer = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        let given = bearer.or(form_token.map(str::trim)).unwrap_or_default();
+        let given = presented(headers)
+            .or(form_token.map(|t| t.trim().to_owned()))
+            .unwrap_or_default();
         bool::from(given.as_bytes().ct_eq(expected.as_bytes()))
     }
+
+    /// Whether a read may go ahead: always, unless reads are protected and the request
+    /// carries no valid token.
+    pub fn allows_read(&self, headers: &HeaderMap) -> bool {
+        !self.protect_reads || self.allows(headers, None)
+    }
+}
+
+/// The token in `Authorization`: a bearer token, or the password of HTTP Basic (any user
+/// name), so a browser on the plant LAN can ask for the site code once and remember it.
+fn presented(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine as _;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.trim().to_owned());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_user, password) = text.split_once(':')?;
+    Some(password.trim().to_owned())
 }
 
 fn read_token(path: &Path) -> Result<String, SitePageError> {

@@ -137,6 +137,7 @@ pub fn router(state: PageState) -> Router {
         .route("/api/v1/heartbeat/{id}", post(routes::heartbeat))
         .route("/api/v1/checklist/{id}", post(routes::checklist))
         .fallback(routes::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), reads))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
@@ -154,6 +155,29 @@ pub async fn serve(
     axum::serve(listener, router(state))
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await
+}
+
+/// With `[local] protect_reads`, the page and its data need the site code: the browser asks
+/// for it once (HTTP Basic, any user name) and sends it from then on. Writes check it anyway.
+async fn reads(
+    axum::extract::State(state): axum::extract::State<PageState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != axum::http::Method::GET
+        || state.inner.access.allows_read(request.headers())
+    {
+        return next.run(request).await;
+    }
+    (
+        axum::http::StatusCode::UNAUTHORIZED,
+        [(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Outpost site page\", charset=\"UTF-8\""),
+        )],
+        "This page needs the site code: ask IT. Any user name; the site code as the password.\n",
+    )
+        .into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
