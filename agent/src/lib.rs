@@ -34,5 +34,61 @@ pub fn warn_if_world_readable(path: &std::path::Path) {
     }
 }
 
+/// Whether a request's `Host` names this machine's loopback (`localhost`, `127.0.0.1`,
+/// `[::1]`, any port). A server open without a token (it listens on loopback only) accepts
+/// nothing else: a web page the host's browser opened cannot reach it through DNS rebinding
+/// (its own name resolving to 127.0.0.1).
+pub fn loopback_host(headers: &axum::http::HeaderMap) -> bool {
+    let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _port)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The agent's version, as sent in the birth message.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn only_loopback_names_are_loopback_hosts() {
+        let host = |h: &str| {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(axum::http::header::HOST, h.parse().expect("header value"));
+            loopback_host(&headers)
+        };
+        for yes in [
+            "127.0.0.1:9470",
+            "localhost:9470",
+            "LOCALHOST",
+            "[::1]:9480",
+            "127.0.0.2",
+        ] {
+            assert!(host(yes), "{yes}");
+        }
+        for no in [
+            "evil.example:9470",
+            "192.168.1.20:9470",
+            "[fe80::1]:9470",
+            "localhost.evil",
+        ] {
+            assert!(!host(no), "{no}");
+        }
+        assert!(
+            !loopback_host(&axum::http::HeaderMap::new()),
+            "no Host at all"
+        );
+    }
+}

@@ -801,3 +801,33 @@ async fn protected_reads_ask_the_browser_for_the_site_code() {
         .expect("answered");
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_open_page_answers_only_its_loopback_names() {
+    let page = Page::start(Access::open()).await;
+    let note = json!({"by": "Mallory", "text": "rebound"});
+    let response = page
+        .client
+        .post(format!("{}/api/v1/checks/router/notes", page.url))
+        .header("host", "evil.example:9470")
+        .json(&note)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = page
+        .client
+        .get(format!("{}/", page.url))
+        .header("host", "localhost:9470")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let notes = page.outbox.pending(0, 100).await.expect("outbox");
+    assert!(
+        notes
+            .iter()
+            .all(|r| !matches!(&r.body, RecordBody::Note(n) if n.by == "Mallory")),
+        "nothing from the rebound page reached the outbox"
+    );
+}

@@ -132,7 +132,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         metrics: renderer(metrics.clone(), delivery_stats, engine, role.clone()),
         role: role.clone(),
     };
-    let app = api::router(state.clone()).merge(crate::dashboard::router().with_state(state));
+    let app = api::app(state);
     tracing::info!(listen = %config.http.listen, "API and dashboard ready");
     outpost_agent::systemd::Notifier::from_env().ready_and_watch(shutdown.clone());
     let stop = shutdown.clone();

@@ -12,7 +12,7 @@ use std::{
 
 use outpost_collector::{
     api::{self, ApiState, Tokens},
-    cluster, dashboard,
+    cluster,
     decide::{self, Command, Decider, EscalationSink, StoreContext},
     engine::{Engine, EngineSettings},
     ingest::IngestEvent,
@@ -134,7 +134,7 @@ impl Collector {
             mqtt_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             role,
         };
-        let app = api::router(state.clone()).merge(dashboard::router().with_state(state));
+        let app = api::app(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a free port");
@@ -885,4 +885,36 @@ async fn every_api_error_is_json_and_says_what_is_wrong() {
         let error = body["error"].as_str().unwrap_or_default();
         assert!(error.contains(words), "{method} {path}: {error}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_collector_answers_only_its_loopback_names() {
+    let c = seeded(Tokens::default()).await;
+    let http = client();
+    let ask = |host: &'static str| {
+        http.get(format!("{}/api/v1/sites", c.url))
+            .header("host", host)
+            .send()
+    };
+    assert_eq!(ask("localhost:9480").await.expect("answered").status(), 200);
+    // A page whose own name now resolves to 127.0.0.1 (DNS rebinding) gets nothing.
+    let refused = ask("evil.example:9480").await.expect("answered");
+    assert_eq!(refused.status(), 403);
+    let body: serde_json::Value = refused.json().await.expect("JSON");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.0.0.1")),
+        "{body}"
+    );
+    // With tokens, any name may be used: the tokens protect it.
+    let guarded = seeded(tokens()).await;
+    let answer = http
+        .get(format!("{}/api/v1/sites", guarded.url))
+        .header("host", "collector.example.com")
+        .bearer_auth(READ)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(answer.status(), 200);
 }

@@ -157,13 +157,22 @@ pub async fn serve(
         .await
 }
 
-/// With `[local] protect_reads`, the page and its data need the site code: the browser asks
-/// for it once (HTTP Basic, any user name) and sends it from then on. Writes check it anyway.
+/// Who may read: with no token (loopback only), requests that name loopback; with
+/// `[local] protect_reads`, those carrying the site code: the browser asks for it once (HTTP
+/// Basic, any user name) and sends it from then on. Writes check the code anyway.
 async fn reads(
     axum::extract::State(state): axum::extract::State<PageState>,
     request: Request,
     next: Next,
 ) -> Response {
+    // Open without a token (loopback only): only requests that name loopback.
+    if !state.inner.access.needs_token() && !crate::loopback_host(request.headers()) {
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "This page answers only at http://127.0.0.1 or http://localhost.\n",
+        )
+            .into_response();
+    }
     if request.method() != axum::http::Method::GET
         || state.inner.access.allows_read(request.headers())
     {

@@ -46,6 +46,14 @@ impl ApiError {
         }
     }
 
+    /// 403: not for this request, whoever asks.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: message.into(),
+        }
+    }
+
     /// 503: a part of the collector is not answering.
     pub fn unavailable(message: impl Into<String>) -> Self {
         Self {

@@ -106,6 +106,24 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// Everything the collector serves over HTTP: the API and the dashboard. Open without tokens
+/// (then it listens on loopback only), it answers only requests that name loopback, so a web
+/// page in a browser on the same host cannot reach it through DNS rebinding.
+pub fn app(state: ApiState) -> Router {
+    let open = !state.tokens.any();
+    router(state.clone())
+        .merge(crate::dashboard::router().with_state(state))
+        .layer(middleware::from_fn(move |request: Request, next: Next| async move {
+            if open && !outpost_agent::loopback_host(request.headers()) {
+                return axum::response::IntoResponse::into_response(ApiError::forbidden(
+                    "without API tokens the collector answers only at http://127.0.0.1 or \
+                     http://localhost; set read_token_file and write_token_file to serve other names",
+                ));
+            }
+            next.run(request).await
+        }))
+}
+
 /// Liveness and readiness: always 200 while the process serves; `mqtt` says whether ingest is
 /// connected and subscribed (`ready`) or still trying (`connecting`); `role` whether this
 /// collector decides (`leader`) or stores and passes API calls on (`follower`).
