@@ -131,6 +131,11 @@ impl Metrics {
         self.mqtt_ready.store(ready, Ordering::Relaxed);
     }
 
+    /// Connections made to the broker so far (1 when it never dropped).
+    pub fn mqtt_connections(&self) -> u64 {
+        self.mqtt_reconnects.load(Ordering::Relaxed)
+    }
+
     /// Messages received so far.
     pub fn messages(&self) -> u64 {
         self.messages_received.load(Ordering::Relaxed)

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{
     limit::{SiteLimiter, site_of},
-    validate::classify,
+    validate::{Inbound, classify},
     writer::Pending,
 };
 use crate::metrics::{Metrics, RejectReason};
@@ -93,7 +93,6 @@ pub async fn run(
             Ok(Event::Incoming(Packet::Publish(publish))) if publish.topic == COLLECTOR_STATE => {
                 // Several collectors share one state topic: when another one's Last Will (or
                 // goodbye) says "offline", this one, still here, says "online" again.
-                let _ = client.try_ack(&publish);
                 let offline = outpost_shared::decode::<Presence>(&publish.payload)
                     .is_ok_and(|p| p.state == outpost_shared::PresenceState::Offline);
                 if offline && !shutdown.is_cancelled() {
@@ -103,6 +102,14 @@ pub async fn run(
                         true,
                         encode(&Presence::ONLINE),
                     );
+                }
+                let dropped = Pending {
+                    item: Inbound::Dropped,
+                    publish,
+                    at: jiff::Timestamp::now(),
+                };
+                if !hand_over(&to_writer, dropped, &shutdown).await {
+                    break;
                 }
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
@@ -124,7 +131,19 @@ pub async fn run(
                              raise [ingest] site_rate / site_burst if this is expected)"
                         );
                     }
-                    let _ = client.try_ack(&publish);
+                    if !hand_over(
+                        &to_writer,
+                        Pending {
+                            item: Inbound::Dropped,
+                            publish,
+                            at,
+                        },
+                        &shutdown,
+                    )
+                    .await
+                    {
+                        break;
+                    }
                     continue;
                 }
                 let verdict = classify(&publish.topic, &publish.payload, max_payload);
@@ -136,11 +155,8 @@ pub async fn run(
                 }
                 match verdict {
                     Ok(item) => {
-                        let pending = Pending { item, publish, at };
-                        // Backpressure: while the writer is full, the connection is not read.
-                        tokio::select! {
-                            sent = to_writer.send(pending) => if sent.is_err() { break },
-                            () = shutdown.cancelled() => break,
+                        if !hand_over(&to_writer, Pending { item, publish, at }, &shutdown).await {
+                            break;
                         }
                     }
                     Err(rejection) => {
@@ -153,8 +169,21 @@ pub async fn run(
                                 rejection.detail
                             );
                         }
-                        // Dropped for good: acknowledge so the broker does not redeliver it.
-                        let _ = client.try_ack(&publish);
+                        // Dropped for good: acknowledged (in order) so the broker does not
+                        // redeliver it.
+                        if !hand_over(
+                            &to_writer,
+                            Pending {
+                                item: Inbound::Dropped,
+                                publish,
+                                at,
+                            },
+                            &shutdown,
+                        )
+                        .await
+                        {
+                            break;
+                        }
                     }
                 }
             }
@@ -174,6 +203,20 @@ pub async fn run(
         }
     }
     close(eventloop, client, to_writer, writer).await;
+}
+
+/// Passes a message to the writer, which stores it (or not) and acknowledges everything in
+/// arrival order. Backpressure: while the writer is full, the connection is not read.
+/// `false` when the collector is stopping.
+async fn hand_over(
+    to_writer: &mpsc::Sender<Pending>,
+    pending: Pending,
+    shutdown: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        sent = to_writer.send(pending) => sent.is_ok(),
+        () = shutdown.cancelled() => false,
+    }
 }
 
 fn on_connect(client: &AsyncClient, session_present: bool, shared_group: Option<&str>) {

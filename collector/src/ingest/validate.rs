@@ -23,6 +23,9 @@ pub enum Inbound {
     },
     /// A record batch; its site/agent match the topic.
     Batch(Batch),
+    /// Nothing to store (refused, or not for ingest): only acknowledged, in its turn, since
+    /// some brokers (rumqttd) drop a client whose PUBACKs come out of order.
+    Dropped,
 }
 
 impl Inbound {

@@ -230,6 +230,10 @@ fn apply(store: &dyn Store, pending: &[Pending]) -> Result<Vec<Stored>, StoreErr
                 out.push(Stored::Other);
                 i += 1;
             }
+            Inbound::Dropped => {
+                out.push(Stored::Other);
+                i += 1;
+            }
             Inbound::Batch(_) => {
                 let run: Vec<_> = pending[i..]
                     .iter()
