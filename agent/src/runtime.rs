@@ -70,7 +70,11 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
     });
     crate::systemd::Notifier::from_env().ready_and_watch(cancel.clone());
     let kept = outbox.clone();
-    let publisher = Publisher::new(Arc::clone(&config), outbox, live, Tuning::default());
+    let tuning = Tuning {
+        keep_alive: config.mqtt.keep_alive,
+        ..Tuning::default()
+    };
+    let publisher = Publisher::new(Arc::clone(&config), outbox, live, tuning);
     let mut publisher = tokio::spawn(publisher.run(cancel.clone()));
 
     tokio::select! {

@@ -101,6 +101,13 @@ fn cases() -> Vec<(&'static str, String, usize, &'static str, &'static str)> {
             "`username_file`",
         ),
         (
+            "a keep-alive MQTT cannot carry",
+            "site = \"s\"\n[mqtt]\nurl = \"mqtt://h\"\nkeep_alive = \"2h\"\n".into(),
+            4,
+            "mqtt.keep_alive",
+            "expected \"1s\" to \"1h\"",
+        ),
+        (
             "protected reads without a token",
             format!("{HEAD}[local]\nprotect_reads = true\n"),
             7,

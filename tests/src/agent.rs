@@ -13,6 +13,8 @@ use crate::process::{bin_path, free_port};
 pub struct AgentProcess {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Runs inside this network namespace (a test site), not on the host.
+    netns: Option<String>,
 }
 
 impl AgentProcess {
@@ -31,7 +33,20 @@ impl AgentProcess {
             .replace("{outbox}", &dir.path().join("outbox").display().to_string())
             .replace("{local}", &format!("127.0.0.1:{}", free_port()));
         std::fs::write(dir.path().join("agent.toml"), text).expect("writing agent.toml");
-        Self { dir, child: None }
+        Self {
+            dir,
+            child: None,
+            netns: None,
+        }
+    }
+
+    /// Like [`AgentProcess::start`], inside the network namespace `netns` (`ip netns exec`,
+    /// which becomes the agent: signals reach it).
+    pub fn start_in(netns: &str, config: &str) -> Self {
+        let mut agent = Self::prepare(config);
+        agent.netns = Some(netns.to_owned());
+        agent.restart();
+        agent
     }
 
     /// The agent's folder (config, log, outbox).
@@ -98,7 +113,15 @@ impl AgentProcess {
             .append(true)
             .open(self.dir.path().join("agent.log"))
             .expect("agent log");
-        let child = Command::new(bin_path("outpost-agent"))
+        let mut command = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin_path("outpost-agent"));
+                c
+            }
+            None => Command::new(bin_path("outpost-agent")),
+        };
+        let child = command
             .args(["run", "--config"])
             .arg(self.dir.path().join("agent.toml"))
             .env("RUST_LOG", "info")

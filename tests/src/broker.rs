@@ -47,6 +47,8 @@ pub struct Broker {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    /// Another address Mosquitto also listens on (a test site's side of a veth link).
+    also_on: Option<std::net::Ipv4Addr>,
 }
 
 impl Broker {
@@ -57,12 +59,23 @@ impl Broker {
 
     /// Starts a broker of `kind` on a free port.
     pub fn start_kind(kind: BrokerKind) -> Self {
+        Self::start_with(kind, None)
+    }
+
+    /// Starts Mosquitto on a free port of 127.0.0.1 and of `addr` too (the host's address on
+    /// a test site's link), so an agent inside that site's namespace reaches it.
+    pub fn start_also_on(addr: std::net::Ipv4Addr) -> Self {
+        Self::start_with(BrokerKind::Mosquitto, Some(addr))
+    }
+
+    fn start_with(kind: BrokerKind, also_on: Option<std::net::Ipv4Addr>) -> Self {
         let dir = tempfile::tempdir().expect("temp dir for the broker");
         let mut broker = Self {
             kind,
             port: free_port(),
             dir,
             child: None,
+            also_on,
         };
         // Another test may take the same free port between our pick and the broker's bind.
         for _ in 0..5 {
@@ -152,8 +165,12 @@ impl Broker {
         let mut command = match self.kind {
             BrokerKind::Mosquitto => {
                 let conf = self.dir.path().join("mosquitto.conf");
-                std::fs::write(&conf, mosquitto_config(self.port, self.dir.path()))
-                    .expect("writing mosquitto.conf");
+                let mut text = mosquitto_config(self.port, self.dir.path());
+                if let Some(addr) = self.also_on {
+                    use std::fmt::Write as _;
+                    let _ = writeln!(text, "listener {} {addr}", self.port);
+                }
+                std::fs::write(&conf, text).expect("writing mosquitto.conf");
                 let mut c = Command::new(mosquitto_path().expect("mosquitto is installed"));
                 c.arg("-c").arg(conf);
                 c

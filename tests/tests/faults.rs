@@ -1,6 +1,6 @@
 //! The end-to-end fault suite: a plant's bad day, reproduced on one machine. Real Mosquitto,
-//! the built collector and agent binaries, a webhook receiver, and routers in network
-//! namespaces; each scenario breaks something and then reconciles, with exact counts, what the
+//! the built collector and agent binaries, a webhook receiver, and network namespaces for a
+//! site's router and for the site itself (its WAN line pulled); each scenario breaks something and then reconciles, with exact counts, what the
 //! agent produced against what the collector stored and whom it notified.
 //!
 //! Run: `cargo nextest run -p outpost-tests --test faults` (the `netns` tests need root and
@@ -20,3 +20,5 @@ mod outbox_bound;
 mod router;
 #[path = "faults/support.rs"]
 mod support;
+#[path = "faults/wan.rs"]
+mod wan;

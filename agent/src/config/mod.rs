@@ -89,6 +89,9 @@ pub struct MqttConfig {
     pub cert_file: Option<PathBuf>,
     /// PEM private key for mutual TLS.
     pub key_file: Option<PathBuf>,
+    /// MQTT keep-alive (default 30s): a dead link is noticed (and the broker sends the Last
+    /// Will) within about 1.5 times this.
+    pub keep_alive: std::time::Duration,
 }
 
 impl MqttConfig {

@@ -39,6 +39,7 @@ pub(super) struct RawMqtt {
     pub(super) ca_file: Option<PathBuf>,
     pub(super) cert_file: Option<PathBuf>,
     pub(super) key_file: Option<PathBuf>,
+    pub(super) keep_alive: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize, Default)]

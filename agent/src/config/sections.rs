@@ -78,7 +78,25 @@ pub(super) fn parse_mqtt(src: &Source<'_>, raw: RawMqtt) -> Result<MqttConfig, C
             "cert_file and key_file go together for mutual TLS; set both or neither",
         ));
     }
+    let keep_alive = match raw.keep_alive {
+        None => std::time::Duration::from_secs(30),
+        Some(k) => {
+            let d = k.get_ref().get();
+            if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(3600) {
+                return Err(src.at_span(
+                    k.span(),
+                    Some("mqtt.keep_alive"),
+                    format!(
+                        "{} is out of range; expected \"1s\" to \"1h\" (default \"30s\")",
+                        k.get_ref()
+                    ),
+                ));
+            }
+            d
+        }
+    };
     Ok(MqttConfig {
+        keep_alive,
         url: url.clone(),
         scheme,
         host,

@@ -14,7 +14,7 @@ const MAX_SIZE: u64 = 256_000_000;
 
 /// Stops the agent and checks the zero-loss invariant: the store holds seqs `1..=M` once each,
 /// the watermark is `M`, and the outbox still holds exactly `M+1..=N`.
-fn reconcile_no_loss(agent: &mut AgentProcess, store: &Store, epoch: u64) -> OutboxView {
+pub fn reconcile_no_loss(agent: &mut AgentProcess, store: &Store, epoch: u64) -> OutboxView {
     agent.stop();
     let view = outbox_view(&agent.outbox_dir(), MAX_SIZE);
     assert_eq!(view.epoch, epoch, "the agent kept its buffer generation");

@@ -4,18 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use outpost_tests::{AgentProcess, Receiver, netns::Router};
+use outpost_tests::{AgentProcess, Receiver};
 
-use super::support::{Store, StoredResult, agent_config, hook_events, plant, wait_for};
-
-/// The rig, or `None` (with a message) where namespaces cannot be made.
-fn router() -> Option<Router> {
-    if let Some(why) = outpost_tests::netns::unavailable() {
-        eprintln!("SKIPPED: {why}");
-        return None;
-    }
-    Some(Router::create().unwrap_or_else(|e| panic!("building the router namespace: {e}")))
-}
+use super::support::{Store, StoredResult, agent_config, hook_events, plant, router, wait_for};
 
 fn at(body: &serde_json::Value) -> jiff::Timestamp {
     body["at"]

@@ -340,3 +340,16 @@ pub async fn plant(top: &str, escalation: &str) -> (Broker, Receiver, CollectorP
     let collector = CollectorProcess::start(&collector_config(&broker, &hook, top, escalation));
     (broker, hook, collector)
 }
+
+/// A namespace host on its own veth link (a site router, or the site's LAN with the agent in
+/// it), or `None` (with a message) where namespaces cannot be made.
+pub fn router() -> Option<outpost_tests::netns::Router> {
+    if let Some(why) = outpost_tests::netns::unavailable() {
+        eprintln!("SKIPPED: {why}");
+        return None;
+    }
+    Some(
+        outpost_tests::netns::Router::create()
+            .unwrap_or_else(|e| panic!("building the namespace: {e}")),
+    )
+}
