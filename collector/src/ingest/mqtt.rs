@@ -118,7 +118,7 @@ pub async fn run(
                 let now = std::time::Instant::now();
                 let site = site_of(&publish.topic);
                 // Over its share: dropped before decoding, so a flood costs next to nothing.
-                if let Some(site) = site
+                let item = if let Some(site) = site
                     && !limiter.admits(site, now)
                 {
                     metrics.rejected(RejectReason::Rate);
@@ -131,35 +131,14 @@ pub async fn run(
                              raise [ingest] site_rate / site_burst if this is expected)"
                         );
                     }
-                    if !hand_over(
-                        &to_writer,
-                        Pending {
-                            item: Inbound::Dropped,
-                            publish,
-                            at,
-                        },
-                        &shutdown,
-                    )
-                    .await
-                    {
-                        break;
+                    Inbound::Dropped
+                } else {
+                    let verdict = classify(&publish.topic, &publish.payload, max_payload);
+                    if let Some(site) = site {
+                        let records = verdict.as_ref().map_or(1, Inbound::records);
+                        limiter.charge(site, records, now);
                     }
-                    continue;
-                }
-                let verdict = classify(&publish.topic, &publish.payload, max_payload);
-                if let Some(site) = site {
-                    let records = verdict
-                        .as_ref()
-                        .map_or(1, super::validate::Inbound::records);
-                    limiter.charge(site, records, now);
-                }
-                match verdict {
-                    Ok(item) => {
-                        if !hand_over(&to_writer, Pending { item, publish, at }, &shutdown).await {
-                            break;
-                        }
-                    }
-                    Err(rejection) => {
+                    verdict.unwrap_or_else(|rejection| {
                         metrics.rejected(rejection.reason);
                         if logged.first(&rejection.source, rejection.reason) {
                             tracing::warn!(
@@ -169,22 +148,13 @@ pub async fn run(
                                 rejection.detail
                             );
                         }
-                        // Dropped for good: acknowledged (in order) so the broker does not
-                        // redeliver it.
-                        if !hand_over(
-                            &to_writer,
-                            Pending {
-                                item: Inbound::Dropped,
-                                publish,
-                                at,
-                            },
-                            &shutdown,
-                        )
-                        .await
-                        {
-                            break;
-                        }
-                    }
+                        // Dropped for good: still acknowledged (in order), so the broker does
+                        // not redeliver it.
+                        Inbound::Dropped
+                    })
+                };
+                if !hand_over(&to_writer, Pending { item, publish, at }, &shutdown).await {
+                    break;
                 }
             }
             Ok(_) => {}
