@@ -6,8 +6,9 @@ use std::time::Duration;
 use outpost_tests::{AgentProcess, free_port};
 
 use super::support::{
-    OutboxView, Store, agent_config, assert_each_once, hook_events, missing, outbox_view, plant,
-    uptime_checks, wait_caught_up, wait_for,
+    OutboxView, Store, agent_config, assert_each_once, assert_one_offline_escalation,
+    assert_replayed_as_history, hook_events, missing, outbox_view, plant, uptime_checks,
+    wait_caught_up, wait_for,
 };
 
 const MAX_SIZE: u64 = 256_000_000;
@@ -82,25 +83,16 @@ async fn wan_outage_loses_nothing_and_escalates_once() {
     let bodies = hook.bodies();
     let view = reconcile_no_loss(&mut agent, &store, epoch);
 
-    let results = store.results(epoch);
-    let during: Vec<_> = results
-        .iter()
-        .filter(|r| {
-            r.ts > outage_start + Duration::from_secs(1)
-                && r.ts < outage_end - Duration::from_secs(6)
-        })
-        .collect();
-    assert!(
-        during.len() >= 40,
-        "results made during the outage: {}",
-        during.len()
+    let during = assert_replayed_as_history(
+        &store,
+        epoch,
+        outage_start + Duration::from_secs(1),
+        outage_end - Duration::from_secs(6),
+        40,
     );
     assert!(
-        during.iter().all(|r| r.historical),
-        "results made during the outage are marked historical"
-    );
-    assert!(
-        results
+        store
+            .results(epoch)
             .iter()
             .filter(|r| r.ts < outage_start - Duration::from_secs(1))
             .all(|r| !r.historical),
@@ -116,17 +108,7 @@ async fn wan_outage_loses_nothing_and_escalates_once() {
             })
             .collect()
     };
-    let offline = events_of("agent-offline");
-    let events: Vec<&str> = offline.iter().map(|(e, _)| e.as_str()).collect();
-    assert_eq!(
-        events,
-        ["opened", "escalated", "resolved"],
-        "one agent-offline escalation: {offline:?}"
-    );
-    assert!(
-        offline.iter().all(|(_, k)| *k == offline[0].1),
-        "one dedup key"
-    );
+    assert_one_offline_escalation(&events_of("agent-offline"), "");
     let erp = events_of("erp");
     assert_eq!(
         erp.len(),
@@ -142,7 +124,7 @@ async fn wan_outage_loses_nothing_and_escalates_once() {
         "wan outage: {} seqs stored, {} pending at stop, {} historical",
         view.acked_seq,
         view.pending.len(),
-        during.len()
+        during
     );
 }
 

@@ -353,3 +353,43 @@ pub fn router() -> Option<outpost_tests::netns::Router> {
             .unwrap_or_else(|e| panic!("building the namespace: {e}")),
     )
 }
+
+/// The results made between `from` and `to` (the part of an outage when nothing got
+/// through): at least `min` of them, every one stored as historical. Returns how many.
+pub fn assert_replayed_as_history(
+    store: &Store,
+    epoch: u64,
+    from: jiff::Timestamp,
+    to: jiff::Timestamp,
+    min: usize,
+) -> usize {
+    let results = store.results(epoch);
+    let during: Vec<_> = results
+        .iter()
+        .filter(|r| r.ts > from && r.ts < to)
+        .collect();
+    assert!(
+        during.len() >= min,
+        "results made during the outage: {}",
+        during.len()
+    );
+    assert!(
+        during.iter().all(|r| r.historical),
+        "results made during the outage are marked historical"
+    );
+    during.len()
+}
+
+/// One agent-offline escalation, resolved on return: opened, escalated, resolved, one key.
+pub fn assert_one_offline_escalation(events: &[(String, String)], context: &str) {
+    let names: Vec<&str> = events.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(
+        names,
+        ["opened", "escalated", "resolved"],
+        "one agent-offline escalation: {events:?}\n{context}"
+    );
+    assert!(
+        events.iter().all(|(_, k)| *k == events[0].1),
+        "one dedup key"
+    );
+}

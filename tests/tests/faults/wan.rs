@@ -11,8 +11,8 @@ use outpost_tests::{AgentProcess, Broker, BrokerKind, CollectorProcess, Receiver
 use super::{
     broker::reconcile_no_loss,
     support::{
-        Store, agent_config, collector_config, hook_events, router, uptime_checks, wait_caught_up,
-        wait_for,
+        Store, agent_config, assert_one_offline_escalation, assert_replayed_as_history,
+        collector_config, hook_events, router, uptime_checks, wait_caught_up, wait_for,
     },
 };
 
@@ -67,41 +67,20 @@ async fn netns_wan_line_down_loses_nothing_and_pages_once() {
     let view = reconcile_no_loss(&mut agent, &store, epoch);
 
     // What was made while nothing got through came back marked historical.
-    let results = store.results(epoch);
-    let during: Vec<_> = results
-        .iter()
-        .filter(|r| {
-            r.ts > outage_start + Duration::from_secs(4)
-                && r.ts < outage_end - Duration::from_secs(6)
-        })
-        .collect();
-    assert!(
-        during.len() >= 20,
-        "results made during the outage: {}",
-        during.len()
-    );
-    assert!(
-        during.iter().all(|r| r.historical),
-        "results made during the outage are marked historical"
+    let during = assert_replayed_as_history(
+        &store,
+        epoch,
+        outage_start + Duration::from_secs(4),
+        outage_end - Duration::from_secs(6),
+        20,
     );
     // One agent-offline escalation, from the Last Will, resolved on return; nothing else.
-    let offline = hook_events(&hook, "agent-offline");
-    let events: Vec<&str> = offline.iter().map(|(e, _)| e.as_str()).collect();
-    assert_eq!(
-        events,
-        ["opened", "escalated", "resolved"],
-        "one agent-offline escalation: {offline:?}\n{}",
-        collector.log()
-    );
-    assert!(
-        offline.iter().all(|(_, k)| *k == offline[0].1),
-        "one dedup key"
-    );
+    assert_one_offline_escalation(&hook_events(&hook, "agent-offline"), &collector.log());
     assert_eq!(bodies.len(), 3, "no per-check storm on return: {bodies:?}");
     eprintln!(
         "wan line down: {} seqs stored, {} historical, {} pending at stop",
         view.acked_seq,
-        during.len(),
+        during,
         view.pending.len()
     );
 }
