@@ -287,7 +287,9 @@ impl Decider {
             (false, Leadership::Leading) => self.take_over().await,
             (true, Leadership::Following { .. }) => {
                 tracing::warn!("another collector decides now; this one stores and forwards");
-                *self.write() = Engine::new(self.read().settings().clone());
+                // Apart: the read guard would still be held when the write lock is taken.
+                let settings = self.read().settings().clone();
+                *self.write() = Engine::new(settings);
                 self.store.set_forwarding(true);
                 self.role.set(&leadership);
             }

@@ -510,3 +510,65 @@ async fn a_step_that_could_not_be_saved_goes_out_with_the_next() {
     );
     assert_eq!(snapshot.escalations.len(), 1);
 }
+
+/// A collector whose PostgreSQL session ends (the database restarted, the network cut it
+/// off) while another has taken the lock stands down: it stops deciding, empties its engine
+/// and queues what it stores for the new leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_leader_that_lost_its_session_stands_down() {
+    let db = tokio::task::spawn_blocking(|| outpost_tests::TempDb::create("outpost_down"))
+        .await
+        .expect("setup");
+    let url = db.url();
+    let u = url.clone();
+    let log = tokio::task::spawn_blocking(move || open_log(&u).expect("connect"))
+        .await
+        .expect("task");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = crate::store::open(&format!(
+        "sqlite://{}",
+        dir.path().join("store.db").display()
+    ))
+    .expect("store");
+    let d = Arc::new(decider(log, store, "http://127.0.0.1:9/hook", Arc::default()).await);
+    d.step(vec![birth()]).await;
+    assert!(d.role.leading());
+    // The server ends every session of the database; another collector takes the lock.
+    let (u, name) = (
+        url.clone(),
+        url.rsplit('/').next().unwrap_or_default().to_owned(),
+    );
+    let other = tokio::task::spawn_blocking(move || {
+        let mut admin =
+            ::postgres::Client::connect(&outpost_tests::pg::server(), ::postgres::NoTls)
+                .expect("admin");
+        admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .expect("terminate");
+        let other = open_log(&u).expect("connect");
+        assert_eq!(
+            other.lead("http://b:9480").expect("lead"),
+            Leadership::Leading
+        );
+        other
+    })
+    .await
+    .expect("task");
+    let leader = d.clone();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::spawn(async move { leader.lead().await }),
+    )
+    .await
+    .expect("standing down does not hang")
+    .expect("task");
+    assert!(!d.role.leading(), "it stood down");
+    assert_eq!(d.read().agents().count(), 0, "its engine was emptied");
+    let d = Arc::try_unwrap(d).ok().expect("one owner");
+    drop(d);
+    drop(other);
+    drop(db);
+}
