@@ -40,7 +40,12 @@ impl Engine {
         at: Timestamp,
         changes: &mut Changes,
     ) {
-        let Some(info) = self.agents.get(&(site.clone(), agent.clone())) else {
+        // Every live result comes here: an agent known to be online costs one lookup.
+        let Some(info) = self
+            .agents
+            .get(&(site.clone(), agent.clone()))
+            .filter(|i| !i.online)
+        else {
             return;
         };
         // Offline since its Will, or since silence opened its agent-offline escalation: only
@@ -57,8 +62,7 @@ impl Engine {
                 .map(|e| e.opened_at)
                 .max()
         });
-        let back = !info.online && offline_at.is_none_or(|since| at > since);
-        if back {
+        if offline_at.is_none_or(|since| at > since) {
             self.presence_now(site, agent, true, at, changes);
         }
     }
