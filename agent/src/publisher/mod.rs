@@ -264,7 +264,9 @@ impl Publisher {
         while session.next_send < session.live_from {
             let fresh = self.read(session.fresh_next, self.tuning.batch_max).await;
             if fresh.is_empty()
-                || !self.send(client, session, fresh, |s, last| s.fresh_next = last + 1)
+                || !self.send(client, session, fresh, watermark, |s, last| {
+                    s.fresh_next = last + 1;
+                })
             {
                 break;
             }
@@ -290,7 +292,7 @@ impl Publisher {
                     continue;
                 }
             }
-            let sent = self.send(client, session, records, |s, last| {
+            let sent = self.send(client, session, records, watermark, |s, last| {
                 s.next_send = last + 1;
                 if replaying && s.next_send >= s.live_from {
                     s.next_send = s.next_send.max(s.fresh_next);
@@ -313,13 +315,15 @@ impl Publisher {
         }
     }
 
-    /// Publishes one batch (results made before the connection marked `historical`) and lets
-    /// `advance` move the session past its last seq; `false` when the client's queue is full.
+    /// Publishes one batch (results made before the connection marked `historical`, with the
+    /// `watermark` the agent holds) and lets `advance` move the session past its last seq;
+    /// `false` when the client's queue is full.
     fn send(
         &self,
         client: &AsyncClient,
         session: &mut Session,
         mut records: Vec<outpost_shared::Record>,
+        watermark: u64,
         advance: impl FnOnce(&mut Session, u64),
     ) -> bool {
         let Some(last) = records.last().map(|r| r.seq) else {
@@ -339,7 +343,7 @@ impl Publisher {
             site: self.config.site.clone(),
             agent: self.config.agent.clone(),
             epoch: self.outbox.epoch(),
-            acked: Some(self.outbox.stats().acked_seq),
+            acked: Some(watermark),
             records,
         };
         if let Err(err) = client.try_publish(
