@@ -138,9 +138,8 @@ async fn every_record_arrives_once_across_a_broker_outage() {
     collector.abort();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_batch_is_resent_when_the_watermark_stalls() {
-    let broker = Broker::start();
+/// An agent with no checks on `broker` (records come from notes), its outbox in a temp dir.
+fn agent_without_checks(broker: &Broker) -> (tempfile::TempDir, Arc<Config>, SharedOutbox, Live) {
     let dir = tempfile::tempdir().expect("temp dir");
     let text = format!(
         "site = \"plant-leeds\"\nagent = \"line3-pc\"\n[mqtt]\nurl = \"{}\"\n[outbox]\ndir = \"{}\"\n",
@@ -157,6 +156,13 @@ async fn a_lost_batch_is_resent_when_the_watermark_stalls() {
     )
     .expect("outbox opens");
     let live = Live::new(config.catalogue(), Some(outbox.clone()));
+    (dir, config, outbox, live)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_batch_is_resent_when_the_watermark_stalls() {
+    let broker = Broker::start();
+    let (_dir, config, outbox, live) = agent_without_checks(&broker);
     let seen = Arc::new(Mutex::new(Seen {
         lose_batches: 1,
         ..Seen::default()
@@ -197,22 +203,7 @@ async fn a_lost_batch_is_resent_when_the_watermark_stalls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_records_do_not_wait_behind_a_replay() {
     let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let text = format!(
-        "site = \"plant-leeds\"\nagent = \"line3-pc\"\n[mqtt]\nurl = \"{}\"\n[outbox]\ndir = \"{}\"\n",
-        broker.url(),
-        dir.path().join("outbox").display()
-    );
-    let config = Arc::new(Config::parse(Path::new("agent.toml"), &text).expect("valid config"));
-    let outbox = SharedOutbox::open(
-        &config.outbox.dir,
-        OutboxLimits {
-            max_size: 16 << 20,
-            max_age: Duration::from_secs(3600),
-        },
-    )
-    .expect("outbox opens");
-    let live = Live::new(config.catalogue(), Some(outbox.clone()));
+    let (_dir, config, outbox, live) = agent_without_checks(&broker);
     // A backlog from a long outage, and a collector that works through it slowly (no acks).
     for n in 0..300 {
         live.submit_note(
