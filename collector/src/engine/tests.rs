@@ -104,6 +104,25 @@ impl Rig {
         self.result_h(check, status, secs, false);
     }
 
+    /// IT sets a site-wide window `starts..ends` at `at`; returns its id.
+    fn maintenance(&mut self, starts: i64, ends: i64, reason: &str, at: i64) -> u64 {
+        let id = self.engine.allocate_id();
+        self.apply(Event::SetMaintenance {
+            window: Maintenance {
+                id,
+                site: site(),
+                agent: None,
+                check: None,
+                starts_at: t(starts),
+                ends_at: t(ends),
+                reason: reason.into(),
+                by: "IT".into(),
+            },
+            at: t(at),
+        });
+        id
+    }
+
     fn tick(&mut self, secs: i64) {
         self.apply(Event::Tick { now: t(secs) });
     }
@@ -378,20 +397,7 @@ fn maintenance_holds_a_running_window_and_stops_reminders() {
     rig.result("router", Fail, 0);
     rig.result("nas", Fail, 0);
     assert_eq!(rig.of("nas")[0].state, EscalationState::Escalated);
-    let id = rig.engine.allocate_id();
-    rig.apply(Event::SetMaintenance {
-        window: Maintenance {
-            id,
-            site: site(),
-            agent: None,
-            check: None,
-            starts_at: t(100),
-            ends_at: t(2000),
-            reason: "ISP works on the line".into(),
-            by: "IT".into(),
-        },
-        at: t(100),
-    });
+    rig.maintenance(100, 2000, "ISP works on the line", 100);
     let hold = Some(Hold::Maintenance("ISP works on the line".into()));
     assert_eq!(rig.of("router")[0].held, hold);
     assert_eq!(rig.of("nas")[0].held, hold);
@@ -413,20 +419,7 @@ fn maintenance_holds_a_running_window_and_stops_reminders() {
 fn a_maintenance_window_set_for_later_holds_from_its_start() {
     let mut rig = Rig::new(vec![spec("router", 1, 300, &[])]);
     rig.result("router", Fail, 0);
-    let id = rig.engine.allocate_id();
-    rig.apply(Event::SetMaintenance {
-        window: Maintenance {
-            id,
-            site: site(),
-            agent: None,
-            check: None,
-            starts_at: t(200),
-            ends_at: t(2000),
-            reason: "planned".into(),
-            by: "IT".into(),
-        },
-        at: t(10),
-    });
+    rig.maintenance(200, 2000, "planned", 10);
     assert_eq!(rig.of("router")[0].held, None);
     rig.tick(200);
     assert!(rig.of("router")[0].held.is_some());
@@ -577,20 +570,7 @@ fn it_closes_an_escalation_and_bad_ids_are_refused() {
 #[test]
 fn maintenance_and_planned_work_hold_escalations() {
     let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
-    let id = rig.engine.allocate_id();
-    rig.apply(Event::SetMaintenance {
-        window: Maintenance {
-            id,
-            site: site(),
-            agent: None,
-            check: None,
-            starts_at: t(0),
-            ends_at: t(1000),
-            reason: "router swap".into(),
-            by: "IT".into(),
-        },
-        at: t(0),
-    });
+    let id = rig.maintenance(0, 1000, "router swap", 0);
     rig.result("router", Fail, 10);
     assert_eq!(
         rig.of("router")[0].held,
