@@ -122,6 +122,8 @@ impl Collector {
             advertise: String::new(),
             unsaved: Arc::default(),
         };
+        // As the collector does: decide before the API answers (a follower's API says 503).
+        decider.lead().await;
         tokio::spawn(decider.run(events_rx, commands_rx, cancel.clone()));
         let state = ApiState {
             engine,

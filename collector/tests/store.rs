@@ -478,6 +478,106 @@ fn large_batches_cross_statement_chunks(db: &Db) {
     }
 }
 
+/// A live fleet's write: one record per message, several agents and epochs interleaved in
+/// one transaction, with a QoS 1 redelivery and a seq that arrives early. Each batch is told
+/// what was new in it, every epoch's watermark is persisted, and each check's latest result
+/// is its newest by the agent's time.
+fn many_small_batches_in_one_write(db: &Db) {
+    let store = db.open();
+    let one = |agent: &str, epoch: u64, seq: u64, check: &str, secs: i64| Batch {
+        agent: AgentId::new(agent).expect("valid"),
+        ..batch(epoch, vec![result(seq, check, Status::Ok, secs)])
+    };
+    let check = |seq: u64| {
+        if seq.is_multiple_of(2) {
+            "router"
+        } else {
+            "backup"
+        }
+    };
+    let agents = ["line1-pc", "line2-pc", "line3-pc"];
+    let mut write = Vec::new();
+    for seq in 1..=6u64 {
+        for a in agents {
+            write.push(one(a, 1, seq, check(seq), seq as i64));
+        }
+    }
+    write.push(one("line1-pc", 1, 3, "backup", 3)); // a redelivery
+    write.push(one("line2-pc", 2, 1, "router", 1)); // restarted: a new epoch, an older time
+    write.push(one("line3-pc", 1, 8, "router", 8)); // before 7
+    let out = store.write_batches(&write, at(300)).expect("write");
+    assert_eq!(out.len(), write.len(), "one answer per batch, in order");
+    for (i, w) in out.iter().enumerate().take(18) {
+        assert_eq!((w.new.len(), w.duplicates), (1, 0), "batch {i}");
+    }
+    assert_eq!(
+        (out[18].new.len(), out[18].duplicates),
+        (0, 1),
+        "the redelivery"
+    );
+    assert_eq!(out[19].new.len(), 1);
+    assert_eq!(
+        (out[20].new.len(), out[20].watermark),
+        (1, 6),
+        "8 waits for 7"
+    );
+    let mark = |a: &str, epoch| {
+        store
+            .watermark(&site(), &AgentId::new(a).expect("valid"), epoch)
+            .expect("read")
+    };
+    assert_eq!(
+        [
+            mark("line1-pc", 1),
+            mark("line2-pc", 1),
+            mark("line2-pc", 2)
+        ],
+        [Some(6), Some(6), Some(1)]
+    );
+    assert_eq!(mark("line3-pc", 1), Some(6));
+    let late = store
+        .write_batches(&[one("line3-pc", 1, 7, "backup", 7)], at(301))
+        .expect("write");
+    assert_eq!((late[0].new.len(), late[0].watermark), (1, 8));
+    assert_eq!(mark("line3-pc", 1), Some(8));
+
+    let latest: BTreeMap<(String, String), (u64, u64)> = store
+        .latest_results(Some(&site()), None)
+        .expect("read")
+        .into_iter()
+        .map(|r| {
+            let key = (r.agent.to_string(), r.result.check.to_string());
+            (key, (r.epoch, r.seq))
+        })
+        .collect();
+    let expected = |a: &str, c: &str, epoch_seq| ((a.to_owned(), c.to_owned()), epoch_seq);
+    assert_eq!(
+        latest,
+        BTreeMap::from([
+            expected("line1-pc", "backup", (1, 5)),
+            expected("line1-pc", "router", (1, 6)),
+            expected("line2-pc", "backup", (1, 5)),
+            expected("line2-pc", "router", (1, 6)), // not epoch 2's older result
+            expected("line3-pc", "backup", (1, 7)),
+            expected("line3-pc", "router", (1, 8)),
+        ])
+    );
+    let agents_seen: Vec<_> = store
+        .agents()
+        .expect("read")
+        .into_iter()
+        .map(|a| (a.agent.to_string(), a.last_seen))
+        .collect();
+    assert_eq!(
+        agents_seen,
+        vec![
+            ("line1-pc".to_owned(), Some(at(300))),
+            ("line2-pc".to_owned(), Some(at(300))),
+            ("line3-pc".to_owned(), Some(at(301))),
+        ]
+    );
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -498,6 +598,7 @@ on_both_backends!(
     reads_results_latest_and_notes,
     prune_keeps_hourly_counts,
     large_batches_cross_statement_chunks,
+    many_small_batches_in_one_write,
 );
 
 /// Two collectors on one PostgreSQL store records of the same agent, as a shared

@@ -41,10 +41,13 @@ use crate::{
     store::{ResultQuery, Store},
 };
 
-/// Opens the decision log for a store URL (`sqlite://PATH` or `postgres://...`).
+/// Opens the decision log for a store URL: for `sqlite://PATH` a file beside the store
+/// ([`sqlite::beside`]), for `postgres://...` tables in the same database.
 pub fn open_log(url: &str) -> Result<Arc<dyn DecisionLog>, LogError> {
     if let Some(path) = url.strip_prefix("sqlite://") {
-        return Ok(Arc::new(SqliteLog::open(std::path::Path::new(path))?));
+        return Ok(Arc::new(SqliteLog::open_beside(std::path::Path::new(
+            path,
+        ))?));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Arc::new(PostgresLog::connect(url)?));

@@ -1,6 +1,9 @@
 //! The decision log in SQLite (the default, embedded store).
 
-use std::{path::Path, sync::Mutex};
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+};
 
 use outpost_shared::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -14,12 +17,80 @@ use super::{
 };
 use crate::engine::Escalation;
 
-/// Decision log on one SQLite connection (WAL, shared with the telemetry store's file).
+/// Decision log on one SQLite connection (WAL), in its own file beside the telemetry store.
 pub struct SqliteLog {
     conn: Mutex<Connection>,
 }
 
+/// The decision log's tables, which earlier collectors kept inside the store's file.
+const TABLES: [&str; 7] = [
+    "engine_meta",
+    "engine_agents",
+    "engine_checks",
+    "escalations",
+    "maintenance",
+    "notifications",
+    "collector_leader",
+];
+
+/// Where the decision log of the store at `store` lives: `outpost.db` → `outpost-decisions.db`
+/// in the same folder.
+pub fn beside(store: &Path) -> PathBuf {
+    let stem = store
+        .file_stem()
+        .map_or_else(|| "outpost".into(), |s| s.to_string_lossy());
+    let name = match store.extension() {
+        Some(ext) => format!("{stem}-decisions.{}", ext.to_string_lossy()),
+        None => format!("{stem}-decisions"),
+    };
+    store.with_file_name(name)
+}
+
 impl SqliteLog {
+    /// Opens the decision log of the telemetry store at `store`, in its own file ([`beside`]):
+    /// its commits (one per engine step) then neither wait for the store's write lock nor
+    /// checkpoint the store's WAL. A log an earlier version kept inside the store's file is
+    /// copied over the first time.
+    pub fn open_beside(store: &Path) -> Result<Self, LogError> {
+        let path = beside(store);
+        let fresh = !path.exists();
+        let log = Self::open(&path)?;
+        if fresh && store.exists() {
+            match log.adopt(store) {
+                Ok(0) => {}
+                Ok(rows) => tracing::info!(
+                    from = %store.display(),
+                    to = %path.display(),
+                    rows,
+                    "moved the decision log out of the store's file (the old tables there are no longer read)"
+                ),
+                Err(e) => {
+                    // Leave no half-copied log behind: the next start tries again.
+                    drop(log);
+                    for suffix in ["", "-wal", "-shm"] {
+                        let mut name = path.clone().into_os_string();
+                        name.push(suffix);
+                        let _ = std::fs::remove_file(name);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(log)
+    }
+
+    /// Copies the decision log tables found in the database at `earlier` into this (empty)
+    /// log, in one transaction; returns how many rows were copied.
+    fn adopt(&self, earlier: &Path) -> Result<usize, LogError> {
+        let mut conn = self.conn();
+        conn.execute("ATTACH DATABASE ?1 AS earlier", [earlier.to_string_lossy()])?;
+        let copied = copy_tables(&mut conn);
+        let detached = conn.execute("DETACH DATABASE earlier", []);
+        let rows = copied?;
+        detached?;
+        Ok(rows)
+    }
+
     /// Opens (and creates) the tables in the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, LogError> {
         let conn = Connection::open(path)?;
@@ -40,6 +111,27 @@ impl SqliteLog {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn copy_tables(conn: &mut Connection) -> Result<usize, LogError> {
+    let tx = conn.transaction()?;
+    let mut rows = 0;
+    for table in TABLES {
+        let present: i64 = tx.query_row(
+            "SELECT count(*) FROM earlier.sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )?;
+        if present > 0 {
+            // The same SCHEMA made both, so the columns line up.
+            rows += tx.execute(
+                &format!("INSERT INTO main.{table} SELECT * FROM earlier.{table}"),
+                [],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(rows)
 }
 
 fn escalation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {

@@ -24,6 +24,19 @@ fn agent() -> AgentId {
     AgentId::new("line3-pc").expect("valid")
 }
 
+/// The agent says it is online and announces its checks.
+fn comes_online() -> Vec<Event> {
+    vec![
+        Event::Presence {
+            site: site(),
+            agent: agent(),
+            online: true,
+            at: Timestamp::now(),
+        },
+        birth(),
+    ]
+}
+
 fn birth() -> Event {
     Event::Birth {
         site: site(),
@@ -156,16 +169,7 @@ async fn lifecycle_across_restart(
     ))
     .expect("a telemetry store");
     let d = decider(log_a.clone(), store.clone(), &url, lists.clone()).await;
-    d.step(vec![
-        Event::Presence {
-            site: site(),
-            agent: agent(),
-            online: true,
-            at: Timestamp::now(),
-        },
-        birth(),
-    ])
-    .await;
+    d.step(comes_online()).await;
     d.step(vec![result(1, Status::Fail), result(2, Status::Fail)])
         .await;
     let stats = Arc::new(DeliveryStats::default());
@@ -469,16 +473,7 @@ async fn a_step_that_could_not_be_saved_goes_out_with_the_next() {
     ))
     .expect("store");
     let d = decider(log, store, "http://127.0.0.1:9/hook", Arc::default()).await;
-    d.step(vec![
-        Event::Presence {
-            site: site(),
-            agent: agent(),
-            online: true,
-            at: Timestamp::now(),
-        },
-        birth(),
-    ])
-    .await; // save 1 fails
+    d.step(comes_online()).await; // save 1 fails
     d.step(vec![result(1, Status::Fail), result(2, Status::Fail)])
         .await; // save 2 fails: IT's page waits in memory
     let reader = inner.clone();
@@ -571,4 +566,71 @@ async fn postgres_a_leader_that_lost_its_session_stands_down() {
     drop(d);
     drop(other);
     drop(db);
+}
+
+/// Collectors before this one kept the decision log inside the SQLite store's file: the
+/// first start with its own file copies it over, once, and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_kept_in_the_store_file_is_adopted_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("outpost.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = crate::store::open(&url).expect("store");
+    let earlier: Arc<dyn DecisionLog> =
+        Arc::new(SqliteLog::open(&path).expect("a log inside the store's file"));
+    let d = decider(
+        earlier.clone(),
+        store,
+        "http://127.0.0.1:9/hook",
+        Arc::default(),
+    )
+    .await;
+    d.step(comes_online()).await;
+    d.step(vec![result(1, Status::Fail), result(2, Status::Fail)])
+        .await;
+    drop(d);
+    let summary = |s: Snapshot| {
+        let ids: Vec<u64> = s.escalations.iter().map(|e| e.id).collect();
+        (ids, s.checks.len(), s.agents.len(), s.next_id)
+    };
+    let before = summary(earlier.load(Timestamp::UNIX_EPOCH).expect("load"));
+    assert_eq!(before.0.len(), 1, "the failing check escalated: {before:?}");
+    drop(earlier);
+
+    let log = open_log(&url).expect("open beside the store");
+    assert!(dir.path().join("outpost-decisions.db").exists());
+    assert_eq!(
+        summary(log.load(Timestamp::UNIX_EPOCH).expect("load")),
+        before
+    );
+    assert_eq!(
+        log.notifications_of(before.0[0]).expect("read").len(),
+        1,
+        "the queued notification came along"
+    );
+    drop(log);
+    let again = open_log(&url).expect("reopen");
+    assert_eq!(
+        summary(again.load(Timestamp::UNIX_EPOCH).expect("load")),
+        before,
+        "copied once, not again"
+    );
+}
+
+#[test]
+fn the_log_file_sits_beside_the_store() {
+    let cases = [
+        (
+            "/var/lib/outpost/outpost.db",
+            "/var/lib/outpost/outpost-decisions.db",
+        ),
+        ("./data/store", "./data/store-decisions"),
+        ("a.sqlite3", "a-decisions.sqlite3"),
+    ];
+    for (store, log) in cases {
+        assert_eq!(
+            super::sqlite::beside(std::path::Path::new(store)),
+            std::path::PathBuf::from(log)
+        );
+    }
 }

@@ -2,7 +2,10 @@
 //! `(site, agent, epoch, seq)`, the ack watermark kept in the same transaction, births,
 //! presence and retention.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet, hash_map::Entry},
+    sync::OnceLock,
+};
 
 use outpost_shared::{
     AgentId, Batch, Birth, CheckId, PresenceState, Record, RecordBody, ResultRecord, SiteId,
@@ -11,7 +14,7 @@ use outpost_shared::{
 
 use super::{
     BatchWrite, InboxBatch, StoreError, Watermark,
-    backend::{Param, Sql, Watermarks},
+    backend::{Param, Row, Sql, Watermarks},
 };
 
 /// Microseconds since the Unix epoch, as stored.
@@ -30,6 +33,12 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
 
 /// Stores batches, updating `marks` (a tentative copy: the caller keeps it only on commit).
 ///
+/// The work is done per agent epoch, not per batch: the batches of one epoch in a write are
+/// one run of records in seq order (one watermark lookup, multi-row inserts as long as the
+/// run), and `latest_results`, `watermarks` and `agents.last_seen_us` are upserted once per
+/// row for the whole write. With one record per message (a live fleet), that is a handful
+/// of statements per transaction instead of four per record.
+///
 /// `writer` names this collector in the watermark rows, so another one sharing the store can
 /// tell whether its cached watermarks are still the whole truth ([`super::shared`]).
 pub fn batches(
@@ -40,94 +49,115 @@ pub fn batches(
     writer: &str,
 ) -> Result<Vec<BatchWrite>, StoreError> {
     let now = micros(received);
-    let mut out = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let key = (batch.site.clone(), batch.agent.clone(), batch.epoch);
+    let mut out: Vec<BatchWrite> = batches
+        .iter()
+        .map(|b| BatchWrite {
+            site: b.site.clone(),
+            agent: b.agent.clone(),
+            epoch: b.epoch,
+            new: Vec::new(),
+            duplicates: 0,
+            watermark: 0,
+        })
+        .collect();
+    let mut latest = Latest::default();
+    let mut watermarks = Vec::new();
+    for group in epochs(batches) {
+        let head = &batches[group[0]];
+        let key = (head.site.clone(), head.agent.clone(), head.epoch);
         let mut mark = match marks.remove(&key) {
             Some(mark) => mark,
-            None => load_watermark(sql, batch)?,
+            None => load_watermark(sql, batches, &group)?,
         };
         // What the agent holds as acknowledged it will never send again (a restored store).
-        if let Some(acked) = batch.acked {
+        for acked in group.iter().filter_map(|&i| batches[i].acked) {
             mark.cover(1, acked);
         }
-        let mut records: Vec<&Record> = batch.records.iter().collect();
-        records.sort_by_key(|r| r.seq);
+        // The epoch's records by seq; a seq sent twice belongs to the batch that came first.
+        let mut records: Vec<(usize, &Record)> = group
+            .iter()
+            .flat_map(|&i| batches[i].records.iter().map(move |r| (i, r)))
+            .collect();
+        records.sort_by_key(|&(i, r)| (r.seq, i));
         // Results (nearly all records) go in multi-row statements; notes and gaps one by one.
-        let mut inserted = insert_results(sql, batch, &records, now)?;
-        let mut new = Vec::new();
-        let mut duplicates = 0;
-        for record in records {
-            let is_new = match &record.body {
-                RecordBody::Result(_) => inserted.remove(&record.seq),
-                RecordBody::Note(_) | RecordBody::Gap(_) => insert_other(sql, batch, record)?,
-            };
+        let mut inserted = insert_results(sql, head, &records, now)?;
+        let mut previous = None;
+        for (i, record) in records {
+            let first = previous != Some(record.seq);
+            previous = Some(record.seq);
+            let is_new = first
+                && match &record.body {
+                    RecordBody::Result(_) => inserted.remove(&record.seq),
+                    RecordBody::Note(_) | RecordBody::Gap(_) => insert_other(sql, head, record)?,
+                };
             if is_new {
-                new.push(record.clone());
+                if let RecordBody::Result(r) = &record.body {
+                    latest.offer(i, head, record, r);
+                }
+                out[i].new.push(record.clone());
             } else {
-                duplicates += 1;
+                out[i].duplicates += 1;
             }
             mark.cover(record.seq, record.seq);
             if let RecordBody::Gap(gap) = &record.body {
                 mark.cover(gap.from_seq, gap.to_seq);
             }
         }
-        upsert_latest(sql, batch, &new)?;
-        let id = [
-            Param::from(batch.site.as_str()),
-            Param::from(batch.agent.as_str()),
-        ];
-        sql.execute(
-            "INSERT INTO watermarks (site, agent, epoch, seq, writer) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (site, agent, epoch) DO UPDATE SET writer = excluded.writer, seq = CASE
-                 WHEN excluded.seq > watermarks.seq THEN excluded.seq ELSE watermarks.seq END",
-            &[
-                id[0].clone(),
-                id[1].clone(),
-                to_db(batch.epoch),
-                to_db(mark.seq()),
-                Param::from(writer),
-            ],
-        )?;
-        sql.execute(
-            "INSERT INTO agents (site, agent, last_seen_us) VALUES ($1, $2, $3)
-             ON CONFLICT (site, agent) DO UPDATE SET last_seen_us = excluded.last_seen_us",
-            &[id[0].clone(), id[1].clone(), Param::from(now)],
-        )?;
-        out.push(BatchWrite {
-            site: batch.site.clone(),
-            agent: batch.agent.clone(),
-            epoch: batch.epoch,
-            new,
-            duplicates,
-            watermark: mark.seq(),
-        });
+        for &i in &group {
+            out[i].watermark = mark.seq();
+        }
+        watermarks.push((head, mark.seq()));
         marks.insert(key, mark);
     }
+    latest.upsert(sql)?;
+    upsert_watermarks(sql, &watermarks, writer)?;
+    touch_agents(sql, batches, now)?;
     Ok(out)
+}
+
+/// The indexes of `batches` grouped by agent epoch, groups in order of first appearance and
+/// each group in arrival order.
+fn epochs(batches: &[Batch]) -> Vec<Vec<usize>> {
+    let mut index: HashMap<(&SiteId, &AgentId, u64), usize> = HashMap::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (i, b) in batches.iter().enumerate() {
+        let group = *index
+            .entry((&b.site, &b.agent, b.epoch))
+            .or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+        groups[group].push(i);
+    }
+    groups
 }
 
 /// The watermark of an epoch as persisted, with what is stored above it. For an epoch never
 /// seen, it starts at the watermark the agent says it holds (`acked`); from an agent too old
-/// to say, just below the batch's lowest seq (or gap start), because the agent may have had
+/// to say, just below the lowest seq (or gap start) it sent, because the agent may have had
 /// earlier records acknowledged by another store (or a wiped one).
-fn load_watermark(sql: &mut dyn Sql, batch: &Batch) -> Result<Watermark, StoreError> {
+fn load_watermark(
+    sql: &mut dyn Sql,
+    batches: &[Batch],
+    group: &[usize],
+) -> Result<Watermark, StoreError> {
+    let head = &batches[group[0]];
     let key = [
-        Param::from(batch.site.as_str()),
-        Param::from(batch.agent.as_str()),
-        to_db(batch.epoch),
+        Param::from(head.site.as_str()),
+        Param::from(head.agent.as_str()),
+        to_db(head.epoch),
     ];
     let rows = sql.query(
         "SELECT seq FROM watermarks WHERE site = $1 AND agent = $2 AND epoch = $3",
         &key,
     )?;
     let Some(row) = rows.first() else {
-        if let Some(acked) = batch.acked {
+        if let Some(acked) = group.iter().find_map(|&i| batches[i].acked) {
             return Ok(Watermark::at(acked));
         }
-        let lowest = batch
-            .records
+        let lowest = group
             .iter()
+            .flat_map(|&i| &batches[i].records)
             .map(|r| match &r.body {
                 RecordBody::Gap(g) => g.from_seq.min(r.seq),
                 _ => r.seq,
@@ -229,27 +259,83 @@ pub fn take_inbox(sql: &mut dyn Sql, limit: usize) -> Result<Vec<InboxBatch>, St
     Ok(out)
 }
 
-/// Rows per multi-row statement: a run of records is cut into chunks of these sizes, largest
+/// Rows per multi-row statement: a run of rows is cut into chunks of these sizes, largest
 /// first, so each table needs only a handful of distinct (prepared) statements.
 const CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
 
-/// `head VALUES ($1, ..), (..), .. tail` for `rows` rows of `columns` parameters.
-fn multi_row(head: &str, columns: usize, rows: usize, tail: &str) -> String {
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(head.len() + tail.len() + rows * columns * 5 + 16);
-    text.push_str(head);
-    text.push_str(" VALUES ");
-    for row in 0..rows {
-        text.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..columns {
-            let sep = if column == 0 { "" } else { ", " };
-            let _ = write!(text, "{sep}${}", row * columns + column + 1);
+/// A multi-row `INSERT`: `head VALUES ($1, ..), (..), .. tail`, its text built once per
+/// chunk size.
+struct MultiRow {
+    head: &'static str,
+    columns: usize,
+    tail: &'static str,
+    texts: OnceLock<Vec<String>>,
+}
+
+impl MultiRow {
+    const fn new(head: &'static str, columns: usize, tail: &'static str) -> Self {
+        Self {
+            head,
+            columns,
+            tail,
+            texts: OnceLock::new(),
         }
-        text.push(')');
     }
-    text.push(' ');
-    text.push_str(tail);
-    text
+
+    /// The statement for `rows` rows (one of [`CHUNKS`]).
+    fn text(&self, rows: usize) -> &str {
+        let texts = self
+            .texts
+            .get_or_init(|| CHUNKS.iter().map(|&n| self.build(n)).collect());
+        let at = CHUNKS
+            .iter()
+            .position(|&c| c == rows)
+            .unwrap_or_else(|| unreachable!("chunked() only yields sizes from CHUNKS, not {rows}"));
+        &texts[at]
+    }
+
+    fn build(&self, rows: usize) -> String {
+        use std::fmt::Write as _;
+        let columns = self.columns;
+        let mut text =
+            String::with_capacity(self.head.len() + self.tail.len() + rows * columns * 6 + 16);
+        text.push_str(self.head);
+        text.push_str(" VALUES ");
+        for row in 0..rows {
+            text.push_str(if row == 0 { "(" } else { ", (" });
+            for column in 0..columns {
+                let sep = if column == 0 { "" } else { ", " };
+                let _ = write!(text, "{sep}${}", row * columns + column + 1);
+            }
+            text.push(')');
+        }
+        text.push(' ');
+        text.push_str(self.tail);
+        text
+    }
+
+    /// Runs the statement over `rows`, [`CHUNKS`] at a time, `params` giving each row's
+    /// columns; `each` sees every returned row.
+    fn run<T>(
+        &self,
+        sql: &mut dyn Sql,
+        rows: &[T],
+        mut params: impl FnMut(&T, &mut Vec<Param>) -> Result<(), StoreError>,
+        mut each: impl FnMut(&Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut values = Vec::with_capacity(CHUNKS[0] * self.columns);
+        for chunk in chunked(rows) {
+            values.clear();
+            for row in chunk {
+                params(row, &mut values)?;
+            }
+            debug_assert_eq!(values.len(), chunk.len() * self.columns, "{}", self.head);
+            for row in sql.query(self.text(chunk.len()), &values)? {
+                each(&row)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Splits `rows` into [`CHUNKS`]-sized runs, largest first.
@@ -294,76 +380,165 @@ fn result_params(
     ])
 }
 
-/// Inserts the result records among `records` whose key is not stored yet, in multi-row
-/// statements; returns the seqs that were inserted.
+static RESULTS: MultiRow = MultiRow::new(
+    "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary, metrics,
+         historical, received_us)",
+    11,
+    "ON CONFLICT DO NOTHING RETURNING seq",
+);
+
+/// Inserts the result records among `records` (one epoch of `batch`'s agent, by seq) whose
+/// key is not stored yet; returns the seqs that were inserted.
 fn insert_results(
     sql: &mut dyn Sql,
     batch: &Batch,
-    records: &[&Record],
+    records: &[(usize, &Record)],
     now: i64,
 ) -> Result<HashSet<u64>, StoreError> {
-    const COLUMNS: usize = 11;
-    let results: Vec<(&Record, &ResultRecord)> = records
+    let mut results: Vec<(&Record, &ResultRecord)> = records
         .iter()
-        .filter_map(|r| match &r.body {
-            RecordBody::Result(result) => Some((*r, result)),
+        .filter_map(|&(_, r)| match &r.body {
+            RecordBody::Result(result) => Some((r, result)),
             RecordBody::Note(_) | RecordBody::Gap(_) => None,
         })
         .collect();
+    results.dedup_by_key(|(r, _)| r.seq);
     let mut inserted = HashSet::with_capacity(results.len());
-    for chunk in chunked(&results) {
-        let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
-        for (record, r) in chunk {
-            params.extend(result_params(batch, record, r)?);
-            params.push(Param::from(now));
-        }
-        let statement = multi_row(
-            "INSERT INTO results (site, agent, epoch, seq, ts_us, check_id, status, summary,
-                 metrics, historical, received_us)",
-            COLUMNS,
-            chunk.len(),
-            "ON CONFLICT DO NOTHING RETURNING seq",
-        );
-        for row in sql.query(&statement, &params)? {
+    RESULTS.run(
+        sql,
+        &results,
+        |(record, r), values| {
+            values.extend(result_params(batch, record, r)?);
+            values.push(Param::from(now));
+            Ok(())
+        },
+        |row| {
             inserted.insert(row.int(0)? as u64);
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(inserted)
 }
 
-/// Moves `latest_results` to the newest of the batch's new results for each check (one row
-/// per check, so one statement never touches a row twice), unless a newer one is stored.
-fn upsert_latest(sql: &mut dyn Sql, batch: &Batch, new: &[Record]) -> Result<(), StoreError> {
-    const COLUMNS: usize = 10;
-    let mut newest: HashMap<&CheckId, (&Record, &ResultRecord)> = HashMap::new();
-    for record in new {
-        if let RecordBody::Result(r) = &record.body {
-            let entry = newest.entry(&r.check).or_insert((record, r));
-            if (record.ts, record.seq) >= (entry.0.ts, entry.0.seq) {
-                *entry = (record, r);
+static LATEST: MultiRow = MultiRow::new(
+    "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status, summary,
+         metrics, historical)",
+    10,
+    "ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
+         seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
+         summary = excluded.summary, metrics = excluded.metrics,
+         historical = excluded.historical
+     WHERE excluded.ts_us >= latest_results.ts_us",
+);
+
+/// The newest new result of each (site, agent, check) in one write. One row per check, so
+/// one statement never touches a row twice (PostgreSQL refuses that).
+#[derive(Default)]
+struct Latest<'a> {
+    newest: HashMap<(&'a SiteId, &'a AgentId, &'a CheckId), LatestRow<'a>>,
+}
+
+/// A candidate for `latest_results`: the result, its batch (for the key) and the batch's
+/// place in the write (a later batch wins a tie on time).
+struct LatestRow<'a> {
+    order: usize,
+    batch: &'a Batch,
+    record: &'a Record,
+    result: &'a ResultRecord,
+}
+
+impl<'a> Latest<'a> {
+    fn offer(&mut self, order: usize, batch: &'a Batch, record: &'a Record, r: &'a ResultRecord) {
+        let row = LatestRow {
+            order,
+            batch,
+            record,
+            result: r,
+        };
+        let rank = |row: &LatestRow| (row.record.ts, row.order, row.record.seq);
+        match self.newest.entry((&batch.site, &batch.agent, &r.check)) {
+            Entry::Vacant(slot) => {
+                slot.insert(row);
+            }
+            Entry::Occupied(mut slot) => {
+                if rank(&row) >= rank(slot.get()) {
+                    slot.insert(row);
+                }
             }
         }
     }
-    let rows: Vec<_> = newest.into_values().collect();
-    for chunk in chunked(&rows) {
-        let mut params = Vec::with_capacity(chunk.len() * COLUMNS);
-        for (record, r) in chunk {
-            params.extend(result_params(batch, record, r)?);
-        }
-        let statement = multi_row(
-            "INSERT INTO latest_results (site, agent, epoch, seq, ts_us, check_id, status,
-                 summary, metrics, historical)",
-            COLUMNS,
-            chunk.len(),
-            "ON CONFLICT (site, agent, check_id) DO UPDATE SET epoch = excluded.epoch,
-                 seq = excluded.seq, ts_us = excluded.ts_us, status = excluded.status,
-                 summary = excluded.summary, metrics = excluded.metrics,
-                 historical = excluded.historical
-             WHERE excluded.ts_us >= latest_results.ts_us",
-        );
-        sql.execute(&statement, &params)?;
+
+    /// Moves `latest_results` to these rows, unless a newer result is stored.
+    fn upsert(self, sql: &mut dyn Sql) -> Result<(), StoreError> {
+        let rows: Vec<LatestRow> = self.newest.into_values().collect();
+        LATEST.run(
+            sql,
+            &rows,
+            |row, values| {
+                values.extend(result_params(row.batch, row.record, row.result)?);
+                Ok(())
+            },
+            |_| Ok(()),
+        )
     }
-    Ok(())
+}
+
+static WATERMARKS: MultiRow = MultiRow::new(
+    "INSERT INTO watermarks (site, agent, epoch, seq, writer)",
+    5,
+    "ON CONFLICT (site, agent, epoch) DO UPDATE SET writer = excluded.writer, seq = CASE
+         WHEN excluded.seq > watermarks.seq THEN excluded.seq ELSE watermarks.seq END",
+);
+
+/// Persists each epoch's watermark (one row per epoch), never moving one back.
+fn upsert_watermarks(
+    sql: &mut dyn Sql,
+    marks: &[(&Batch, u64)],
+    writer: &str,
+) -> Result<(), StoreError> {
+    WATERMARKS.run(
+        sql,
+        marks,
+        |(batch, seq), values| {
+            values.extend([
+                Param::from(batch.site.as_str()),
+                Param::from(batch.agent.as_str()),
+                to_db(batch.epoch),
+                to_db(*seq),
+                Param::from(writer),
+            ]);
+            Ok(())
+        },
+        |_| Ok(()),
+    )
+}
+
+static LAST_SEEN: MultiRow = MultiRow::new(
+    "INSERT INTO agents (site, agent, last_seen_us)",
+    3,
+    "ON CONFLICT (site, agent) DO UPDATE SET last_seen_us = excluded.last_seen_us",
+);
+
+/// Marks every agent of `batches` as heard from at `now` (one row per agent).
+fn touch_agents(sql: &mut dyn Sql, batches: &[Batch], now: i64) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    let agents: Vec<&Batch> = batches
+        .iter()
+        .filter(|b| seen.insert((&b.site, &b.agent)))
+        .collect();
+    LAST_SEEN.run(
+        sql,
+        &agents,
+        |batch, values| {
+            values.extend([
+                Param::from(batch.site.as_str()),
+                Param::from(batch.agent.as_str()),
+                Param::from(now),
+            ]);
+            Ok(())
+        },
+        |_| Ok(()),
+    )
 }
 
 /// Inserts one note or gap record unless its key is stored; returns whether it was new.
