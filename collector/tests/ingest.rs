@@ -217,3 +217,83 @@ async fn stores_once_acks_and_counts_bad_messages(broker: Broker) {
         "collector offline"
     );
 }
+
+/// Starts ingest (its events drained) and waits until it is connected.
+async fn start_connected(
+    settings: &IngestSettings,
+    store: Arc<dyn store::Store>,
+) -> (Arc<Metrics>, CancellationToken, ingest::Ingest) {
+    let metrics = Arc::new(Metrics::new());
+    let shutdown = CancellationToken::new();
+    let (events_tx, mut events) = mpsc::channel(1000);
+    tokio::spawn(async move { while events.recv().await.is_some() {} });
+    let running = ingest::start(
+        settings,
+        store,
+        events_tx,
+        metrics.clone(),
+        shutdown.clone(),
+    );
+    eventually("the collector connected", || {
+        metrics.mqtt_connections() == 1
+    })
+    .await;
+    (metrics, shutdown, running)
+}
+
+/// A live fleet sends one record per message. A burst of them from many agents is stored
+/// and every message acknowledged to the broker: after a reconnect of the collector's
+/// persistent session the broker has nothing to deliver again. (With rumqttc's default of
+/// 100 of its own publishes in flight, the ack watermarks of many agents blocked the client's
+/// queue and most PUBACKs were dropped.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_one_record_messages_is_acknowledged_in_full() {
+    const AGENTS: u64 = 400;
+    const EACH: u64 = 100;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/outpost.db", dir.path().display());
+    let store = store::open(&url).expect("store");
+    let settings = IngestSettings::plain("127.0.0.1", broker.port());
+    let (metrics, shutdown, running) = start_connected(&settings, store.clone()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // subscribed
+
+    let mut options = MqttOptions::new("fleet", "127.0.0.1", broker.port());
+    options.set_inflight(1000);
+    let (fleet, mut fleet_loop) = AsyncClient::new(options, 20_000);
+    let pump = tokio::spawn(async move { while fleet_loop.poll().await.is_ok() {} });
+    for seq in 1..=EACH {
+        for agent in 0..AGENTS {
+            let payload = format!(
+                r#"{{"v":1,"site":"plant-leeds","agent":"pc-{agent}","epoch":7,"records":[{{"seq":{seq},"ts":"2026-11-29T10:00:00Z","type":"result","check":"router","status":"ok","summary":"fine"}}]}}"#
+            );
+            fleet
+                .publish(
+                    format!("outpost/v1/site/plant-leeds/pc-{agent}/records"),
+                    QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )
+                .await
+                .expect("publish");
+        }
+    }
+    let total = AGENTS * EACH;
+    eventually("the burst stored", || metrics.records_stored() == total).await;
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(10), running.join())
+        .await
+        .expect("ingest stops in time");
+
+    // The same persistent session again: anything not acknowledged is delivered again now.
+    let (again, shutdown, running) = start_connected(&settings, store).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        (again.messages(), again.duplicates()),
+        (0, 0),
+        "messages delivered again after the reconnect, duplicates among them"
+    );
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), running.join()).await;
+    pump.abort();
+}

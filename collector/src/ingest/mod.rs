@@ -4,13 +4,14 @@
 //!
 //! Two tasks: the MQTT loop (`mqtt.rs`) polls the connection and validates; the writer
 //! (`writer.rs`) batches, stores on a blocking thread, acks and emits events. Between them a
-//! bounded channel: when the store falls behind, the loop stops reading the connection and
+//! queue bounded by bytes (`queue.rs`): when the store falls behind, the loop stops reading the connection and
 //! MQTT flow control keeps the rest queued at the broker. Publishes are acknowledged to the
 //! broker (manual PUBACK) only after they are committed, so a crash loses nothing: the broker
 //! redelivers (persistent session) and the store ignores what it already has.
 
 mod limit;
 mod mqtt;
+mod queue;
 mod settings;
 mod validate;
 mod writer;
@@ -89,7 +90,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Ingest {
     let (client, eventloop) = rumqttc::AsyncClient::new(settings.mqtt_options(), 8192);
-    let (to_writer, from_loop) = mpsc::channel(settings.queue);
+    let (to_writer, from_loop) = queue::queue(settings.queue_bytes);
     let writer = tokio::spawn(writer::run(
         from_loop,
         writer::Writer {
@@ -100,7 +101,7 @@ pub fn start(
             window: settings.batch_window,
             max_records: settings.batch_records,
             shutdown: shutdown.clone(),
-            unsent_acks: std::sync::Mutex::default(),
+            unsent: std::sync::Mutex::default(),
         },
     ));
     let task = tokio::spawn(mqtt::run(

@@ -6,11 +6,12 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use outpost_shared::{Presence, TopicKind, encode, topic::COLLECTOR_STATE};
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS, SubscribeFilter};
-use tokio::{sync::mpsc, task::JoinHandle, time::Instant};
+use tokio::{task::JoinHandle, time::Instant};
 use tokio_util::sync::CancellationToken;
 
 use super::{
     limit::{SiteLimiter, site_of},
+    queue::QueueSender,
     validate::{Inbound, classify},
     writer::Pending,
 };
@@ -54,7 +55,7 @@ impl LogOnce {
 pub async fn run(
     mut eventloop: EventLoop,
     client: AsyncClient,
-    to_writer: mpsc::Sender<Pending>,
+    to_writer: QueueSender,
     writer: JoinHandle<()>,
     settings: LoopSettings,
 ) {
@@ -107,6 +108,7 @@ pub async fn run(
                     item: Inbound::Dropped,
                     publish,
                     at: jiff::Timestamp::now(),
+                    room: None,
                 };
                 if !hand_over(&to_writer, dropped, &shutdown).await {
                     break;
@@ -153,7 +155,18 @@ pub async fn run(
                         Inbound::Dropped
                     })
                 };
-                if !hand_over(&to_writer, Pending { item, publish, at }, &shutdown).await {
+                if !hand_over(
+                    &to_writer,
+                    Pending {
+                        item,
+                        publish,
+                        at,
+                        room: None,
+                    },
+                    &shutdown,
+                )
+                .await
+                {
                     break;
                 }
             }
@@ -179,12 +192,12 @@ pub async fn run(
 /// arrival order. Backpressure: while the writer is full, the connection is not read.
 /// `false` when the collector is stopping.
 async fn hand_over(
-    to_writer: &mpsc::Sender<Pending>,
+    to_writer: &QueueSender,
     pending: Pending,
     shutdown: &CancellationToken,
 ) -> bool {
     tokio::select! {
-        sent = to_writer.send(pending) => sent.is_ok(),
+        sent = to_writer.send(pending) => sent,
         () = shutdown.cancelled() => false,
     }
 }
@@ -223,7 +236,7 @@ fn on_connect(client: &AsyncClient, session_present: bool, shared_group: Option<
 async fn close(
     mut eventloop: EventLoop,
     client: AsyncClient,
-    to_writer: mpsc::Sender<Pending>,
+    to_writer: QueueSender,
     mut writer: JoinHandle<()>,
 ) {
     drop(to_writer);

@@ -54,8 +54,10 @@ pub struct IngestSettings {
     pub batch_window: Duration,
     /// A store write is started once this many records are gathered.
     pub batch_records: usize,
-    /// Capacity (messages) of the channel between the MQTT loop and the writer.
-    pub queue: usize,
+    /// Room (payload bytes plus a fixed overhead each) of the queue between the MQTT loop
+    /// and the writer: enough for a few store writes of one-record messages, so the loop
+    /// reads on while a write commits.
+    pub queue_bytes: usize,
     /// MQTT keep-alive.
     pub keep_alive: Duration,
 }
@@ -90,7 +92,7 @@ impl IngestSettings {
             site_burst: crate::config::DEFAULT_SITE_BURST,
             batch_window: Duration::from_millis(5),
             batch_records: 1000,
-            queue: 64,
+            queue_bytes: 8 << 20,
             keep_alive: Duration::from_secs(30),
         }
     }
@@ -156,6 +158,11 @@ impl IngestSettings {
         options
             .set_clean_session(self.shared_group.is_some())
             .set_manual_acks(true)
+            // While this many of its own QoS 1 publishes (ack watermarks, escalation lists)
+            // await the broker's PUBACK, rumqttc takes no request at all, PUBACKs included:
+            // at the default of 100 a burst of one-record messages left most of them
+            // unacknowledged. One ack per agent written fits several writes of a large fleet.
+            .set_inflight(4096)
             .set_keep_alive(self.keep_alive)
             .set_last_will(LastWill::new(
                 COLLECTOR_STATE,

@@ -3,14 +3,18 @@
 //! watermark and tells the engine what is new. A failed write is retried (with the messages
 //! still unacknowledged) until it succeeds or the collector stops.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    sync::Arc,
+    time::Duration,
+};
 
 use outpost_shared::{Ack, AgentId, AgentTopic, PROTOCOL_VERSION, SiteId, TopicKind, encode};
 use rumqttc::{AsyncClient, Publish, QoS};
 use tokio::{sync::mpsc, time::Instant};
 use tokio_util::sync::CancellationToken;
 
-use super::{IngestEvent, validate::Inbound};
+use super::{IngestEvent, queue::QueueReceiver, validate::Inbound};
 use crate::{
     metrics::Metrics,
     store::{BatchWrite, Store, StoreError},
@@ -24,6 +28,8 @@ pub struct Pending {
     pub publish: Publish,
     /// When it arrived.
     pub at: jiff::Timestamp,
+    /// Its share of the queue's room, given back when it is dropped (after the ack).
+    pub room: super::queue::Room,
 }
 
 /// The writer's collaborators.
@@ -42,23 +48,35 @@ pub struct Writer {
     pub max_records: usize,
     /// Stops retries of a failing store.
     pub shutdown: CancellationToken,
-    /// Watermarks the client could not queue (its queue was full), newest per agent: retried
-    /// until they go out, so an agent with nothing more to send still learns it is safe.
-    pub unsent_acks: std::sync::Mutex<BTreeMap<(SiteId, AgentId), Ack>>,
+    /// What the MQTT client could not queue yet (its queue was full): retried until it goes
+    /// out.
+    pub unsent: std::sync::Mutex<Unsent>,
 }
 
-/// How often unsent watermarks are retried while no new messages arrive.
+/// Acknowledgements waiting for room in the MQTT client's queue.
+#[derive(Default)]
+pub struct Unsent {
+    /// Stored messages whose PUBACK is not queued yet, in arrival order (MQTT wants PUBACKs in
+    /// order). A PUBACK that is never sent leaves the message in the broker's in-flight list
+    /// for this session until the next reconnect, where it is delivered again.
+    pubacks: VecDeque<Publish>,
+    /// Watermarks, newest per agent, so an agent with nothing more to send still learns it is
+    /// safe.
+    watermarks: BTreeMap<(SiteId, AgentId), Ack>,
+}
+
+/// How often unsent acknowledgements are retried while no new messages arrive.
 const ACK_RETRY: Duration = Duration::from_millis(100);
 
 /// Runs until the loop closes the channel and everything received is handled.
-pub async fn run(mut from_loop: mpsc::Receiver<Pending>, writer: Writer) {
+pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
     loop {
-        let first = if writer.has_unsent_acks() {
+        let first = if writer.has_unsent() {
             match tokio::time::timeout(ACK_RETRY, from_loop.recv()).await {
                 Ok(Some(first)) => first,
                 Ok(None) => return,
                 Err(_) => {
-                    writer.publish_watermarks(&[]);
+                    writer.acknowledge(&[], &[]);
                     continue;
                 }
             }
@@ -125,31 +143,38 @@ impl Writer {
             Stored::Other => (n, d),
         });
         self.metrics.store_batch(new, duplicates, took);
-        for p in pending.iter() {
-            if let Err(e) = self.client.try_ack(&p.publish) {
-                tracing::warn!(error = %e, "cannot acknowledge a stored message; the broker will redeliver it");
-            }
-        }
-        self.publish_watermarks(&stored);
+        self.acknowledge(&pending, &stored);
         self.emit(&pending, stored).await;
         true
     }
 
-    fn has_unsent_acks(&self) -> bool {
-        !self
-            .unsent_acks
+    fn unsent(&self) -> std::sync::MutexGuard<'_, Unsent> {
+        self.unsent
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .is_empty()
     }
 
-    /// Publishes the newest watermark of each agent written (retained), together with those
-    /// that could not be queued before; what still does not fit waits for the next try.
-    fn publish_watermarks(&self, stored: &[Stored]) {
-        let mut unsent = self
-            .unsent_acks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    fn has_unsent(&self) -> bool {
+        let unsent = self.unsent();
+        !unsent.pubacks.is_empty() || !unsent.watermarks.is_empty()
+    }
+
+    /// PUBACKs the stored messages to the broker and publishes the newest watermark of each
+    /// agent written (retained), after what could not be queued before; what still does not
+    /// fit waits for the next try.
+    fn acknowledge(&self, pending: &[Pending], stored: &[Stored]) {
+        let mut unsent = self.unsent();
+        let Unsent {
+            pubacks,
+            watermarks,
+        } = &mut *unsent;
+        pubacks.extend(pending.iter().map(|p| p.publish.clone()));
+        while let Some(publish) = pubacks.front() {
+            if self.client.try_ack(publish).is_err() {
+                break;
+            }
+            pubacks.pop_front();
+        }
         for s in stored {
             if let Stored::Batch(w) = s {
                 let ack = Ack {
@@ -157,11 +182,17 @@ impl Writer {
                     epoch: w.epoch,
                     seq: w.watermark,
                 };
-                unsent.insert((w.site.clone(), w.agent.clone()), ack);
+                watermarks.insert((w.site.clone(), w.agent.clone()), ack);
             }
         }
-        let mut full = false;
-        unsent.retain(|(site, agent), ack| {
+        let mut full = !pubacks.is_empty();
+        if full {
+            tracing::debug!(
+                waiting = pubacks.len(),
+                "PUBACKs wait for room in the MQTT queue"
+            );
+        }
+        watermarks.retain(|(site, agent), ack| {
             if full {
                 return true;
             }
@@ -174,9 +205,9 @@ impl Writer {
             full = !queued;
             full
         });
-        if full {
+        if !watermarks.is_empty() {
             tracing::debug!(
-                waiting = unsent.len(),
+                waiting = watermarks.len(),
                 "ack watermarks wait for room in the MQTT queue"
             );
         }
