@@ -89,7 +89,9 @@ pub fn start(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Ingest {
-    let (client, eventloop) = rumqttc::AsyncClient::new(settings.mqtt_options(), 8192);
+    // Room for the PUBACKs of several store writes of one-record messages, plus ack
+    // watermarks and escalation lists; what does not fit is retried (writer.rs).
+    let (client, eventloop) = rumqttc::AsyncClient::new(settings.mqtt_options(), 32_768);
     let (to_writer, from_loop) = queue::queue(settings.queue_bytes);
     let writer = tokio::spawn(writer::run(
         from_loop,

@@ -261,15 +261,17 @@ async fn close(
         encode(&Presence::OFFLINE),
     );
     let _ = client.try_disconnect();
+    // Read on until the broker closes the connection: closing it while the broker's messages
+    // are still unread makes the kernel reset it, and the broker then loses the PUBACKs it had
+    // not yet read (they were delivered again after the restart).
     let deadline = Instant::now() + Duration::from_secs(2);
     loop {
         let event = tokio::select! {
             () = tokio::time::sleep_until(deadline) => break,
             event = eventloop.poll() => event,
         };
-        match event {
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) | Err(_) => break,
-            Ok(_) => {}
+        if event.is_err() {
+            break;
         }
     }
     tracing::info!("ingest stopped");

@@ -91,7 +91,7 @@ impl IngestSettings {
             site_rate: crate::config::DEFAULT_SITE_RATE,
             site_burst: crate::config::DEFAULT_SITE_BURST,
             batch_window: Duration::from_millis(5),
-            batch_records: 1000,
+            batch_records: 4000,
             queue_bytes: 8 << 20,
             keep_alive: Duration::from_secs(30),
         }

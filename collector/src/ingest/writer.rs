@@ -66,15 +66,16 @@ pub struct Unsent {
 }
 
 /// How often unsent acknowledgements are retried while no new messages arrive.
-const ACK_RETRY: Duration = Duration::from_millis(100);
+const ACK_RETRY: Duration = Duration::from_millis(20);
 
-/// Runs until the loop closes the channel and everything received is handled.
+/// Runs until the loop closes the channel and everything received is handled and
+/// acknowledged (the loop keeps the connection polled meanwhile, for a few seconds at most).
 pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
     loop {
         let first = if writer.has_unsent() {
             match tokio::time::timeout(ACK_RETRY, from_loop.recv()).await {
                 Ok(Some(first)) => first,
-                Ok(None) => return,
+                Ok(None) => break,
                 Err(_) => {
                     writer.acknowledge(&[], &[]);
                     continue;
@@ -83,7 +84,7 @@ pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
         } else {
             match from_loop.recv().await {
                 Some(first) => first,
-                None => return,
+                None => break,
             }
         };
         let mut records = first.item.records();
@@ -101,6 +102,11 @@ pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
         if !writer.flush(pending).await {
             return;
         }
+    }
+    // Stopping: what is stored must not be delivered again after the restart.
+    while writer.has_unsent() {
+        tokio::time::sleep(ACK_RETRY).await;
+        writer.acknowledge(&[], &[]);
     }
 }
 
