@@ -200,23 +200,37 @@ impl DecisionLog for PostgresLog {
             return Err(LogError::NotLeader);
         }
         let mut tx = client.transaction()?;
-        for ((site, agent), info) in &step.agents {
+        // One statement each for the agents and checks of a step (there may be thousands):
+        // a round trip per row was what limited ingest of one-record messages. Keys are unique
+        // within a step (`Step::absorb` keeps them so), as one upsert statement requires.
+        if !step.agents.is_empty() {
+            let (mut sites, mut agents, mut infos) = (Vec::new(), Vec::new(), Vec::new());
+            for ((site, agent), info) in &step.agents {
+                sites.push(site.as_str());
+                agents.push(agent.as_str());
+                infos.push(to_json(info));
+            }
             tx.execute(
-                "INSERT INTO engine_agents (site, agent, info) VALUES ($1, $2, $3)
+                "INSERT INTO engine_agents (site, agent, info)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
                  ON CONFLICT (site, agent) DO UPDATE SET info = excluded.info",
-                &[&site.as_str(), &agent.as_str(), &to_json(info)],
+                &[&sites, &agents, &infos],
             )?;
         }
-        for (key, state) in &step.checks {
+        if !step.checks.is_empty() {
+            let (mut sites, mut agents) = (Vec::new(), Vec::new());
+            let (mut checks, mut states) = (Vec::new(), Vec::new());
+            for (key, state) in &step.checks {
+                sites.push(key.site.as_str());
+                agents.push(key.agent.as_str());
+                checks.push(key.check.as_str());
+                states.push(to_json(state));
+            }
             tx.execute(
-                "INSERT INTO engine_checks (site, agent, check_id, state) VALUES ($1, $2, $3, $4)
+                "INSERT INTO engine_checks (site, agent, check_id, state)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
                  ON CONFLICT (site, agent, check_id) DO UPDATE SET state = excluded.state",
-                &[
-                    &key.site.as_str(),
-                    &key.agent.as_str(),
-                    &key.check.as_str(),
-                    &to_json(state),
-                ],
+                &[&sites, &agents, &checks, &states],
             )?;
         }
         for e in &step.escalations {
