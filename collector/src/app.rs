@@ -24,7 +24,7 @@ use crate::{
 };
 
 /// Events queued between ingest and the engine; when full, ingest waits (backpressure).
-const EVENT_QUEUE: usize = 1024;
+const EVENT_QUEUE: usize = 8192;
 
 /// How often raw results past retention are folded into hourly counts.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);

@@ -630,3 +630,38 @@ fn two_collectors_share_one_agents_watermark() {
     assert_eq!((new.len(), mark), (0, 41));
     assert_eq!(a.watermark(&site(), &agent(), 1).expect("read"), Some(41));
 }
+
+/// The SQLite store copies its WAL into the database file on a thread of its own, soon after
+/// writes, long before SQLite's own autocheckpoint (10,000 pages) would in the writer's
+/// commit; the store keeps everything while and after it does.
+#[test]
+fn sqlite_checkpoints_in_the_background() {
+    let db = Db::sqlite();
+    let store = db.open();
+    let Db::Sqlite(dir) = &db else {
+        unreachable!("a SQLite test")
+    };
+    let file = dir.path().join("sub/outpost.db");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    let empty = size();
+    for epoch in 1..=20 {
+        store
+            .write_batches(&[batch(epoch, results(1..=100))], at(epoch as i64))
+            .expect("write");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= empty && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        size() > empty,
+        "the database file still has only its schema ({empty} bytes): nothing was checkpointed"
+    );
+    let stored = store
+        .results(&ResultQuery {
+            limit: 10_000,
+            ..ResultQuery::default()
+        })
+        .expect("read");
+    assert_eq!(stored.len(), 2_000);
+}

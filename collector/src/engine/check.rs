@@ -43,7 +43,8 @@ pub struct CheckState {
     pub good_run: u32,
     /// The threshold is crossed (until `recover_after` good results).
     pub failing: bool,
-    /// When the check last went good→bad or bad→good, inside the flapping window.
+    /// When the check last went good→bad or bad→good, inside the flapping window: the newest
+    /// `flap_limit` of them at most.
     pub changes: VecDeque<Timestamp>,
     /// The open check escalation.
     pub escalation: Option<u64>,
@@ -94,6 +95,12 @@ impl Engine {
             result.status.is_failure() || (policy.escalate_warn && result.status == Status::Warn);
         if state.was_bad().is_some_and(|was| was != bad) {
             state.changes.push_back(ts);
+            // Only "at least `flap_limit` in the window" and "none in the window" matter, so
+            // the newest `flap_limit` changes are the whole answer: a check flapping for hours
+            // keeps (and the decision log saves) a handful of times, not every change.
+            while state.changes.len() > flap_limit {
+                state.changes.pop_front();
+            }
         }
         let horizon = ts
             .checked_sub(

@@ -512,6 +512,38 @@ fn flapping_gives_one_flapping_escalation() {
 }
 
 #[test]
+fn a_check_flapping_for_hours_keeps_only_the_changes_that_count() {
+    let mut rig = Rig::new(vec![spec("router", 3, 0, &[])]);
+    for i in 0..1_000 {
+        rig.result("router", if i % 2 == 0 { Fail } else { Good }, i * 10);
+    }
+    let key = CheckKey::new(
+        &site(),
+        &agent(),
+        &CheckId::new("router").expect("check id"),
+    );
+    let state = rig.engine.check(&key).expect("the check is known");
+    assert_eq!(state.changes.len(), 6, "the flap limit, not 999 changes");
+    let flapping = |rig: &Rig| {
+        rig.engine
+            .escalations()
+            .find(|e| e.kind == EscalationKind::Flapping)
+            .cloned()
+            .expect("a flapping escalation")
+    };
+    rig.tick(9_990 + 599);
+    assert!(
+        flapping(&rig).resolved_at.is_none(),
+        "the last change is recent"
+    );
+    rig.tick(9_990 + 601);
+    assert!(
+        flapping(&rig).resolved_at.is_some(),
+        "calm for a window after the last change"
+    );
+}
+
+#[test]
 fn reminders_until_acknowledged() {
     let mut rig = Rig::new(vec![spec("router", 1, 0, &[])]);
     rig.result("router", Fail, 0);

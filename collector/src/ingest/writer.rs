@@ -70,23 +70,32 @@ const ACK_RETRY: Duration = Duration::from_millis(20);
 
 /// Runs until the loop closes the channel and everything received is handled and
 /// acknowledged (the loop keeps the connection polled meanwhile, for a few seconds at most).
-pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
-    loop {
-        let first = if writer.has_unsent() {
-            match tokio::time::timeout(ACK_RETRY, from_loop.recv()).await {
-                Ok(Some(first)) => first,
-                Ok(None) => break,
-                Err(_) => {
-                    writer.acknowledge(&[], &[]);
-                    continue;
-                }
-            }
-        } else {
-            match from_loop.recv().await {
-                Some(first) => first,
-                None => break,
-            }
-        };
+///
+/// Two stages: this task gathers and stores, a second one acknowledges what was stored and
+/// tells the engine, so the next store write runs while the previous one is acknowledged
+/// (and while the engine, which may be busy saving a step, takes its records).
+pub async fn run(from_loop: QueueReceiver, writer: Writer) {
+    let writer = Arc::new(writer);
+    let (to_finish, finishing) = mpsc::channel(1);
+    let finisher = tokio::spawn(finish(finishing, writer.clone()));
+    let completed = gather_and_store(from_loop, &writer, to_finish).await;
+    let _ = finisher.await;
+    if completed {
+        // Stopping: what is stored must not be delivered again after the restart.
+        while writer.has_unsent() {
+            tokio::time::sleep(ACK_RETRY).await;
+            writer.acknowledge(&[], &[]);
+        }
+    }
+}
+
+/// The first stage: `false` when a write was abandoned because the collector is stopping.
+async fn gather_and_store(
+    mut from_loop: QueueReceiver,
+    writer: &Writer,
+    to_finish: mpsc::Sender<Flushed>,
+) -> bool {
+    while let Some(first) = from_loop.recv().await {
         let mut records = first.item.records();
         let mut pending = vec![first];
         let deadline = Instant::now() + writer.window;
@@ -99,14 +108,34 @@ pub async fn run(mut from_loop: QueueReceiver, writer: Writer) {
                 Ok(None) | Err(_) => break,
             }
         }
-        if !writer.flush(pending).await {
-            return;
+        let Some(flushed) = writer.store(pending).await else {
+            return false;
+        };
+        if to_finish.send(flushed).await.is_err() {
+            return false; // the second stage is gone: only when the runtime shuts down
         }
     }
-    // Stopping: what is stored must not be delivered again after the restart.
-    while writer.has_unsent() {
-        tokio::time::sleep(ACK_RETRY).await;
-        writer.acknowledge(&[], &[]);
+    true
+}
+
+/// The second stage, in write order: PUBACKs and watermarks, then the engine; retries what
+/// the MQTT client had no room for.
+async fn finish(mut stored: mpsc::Receiver<Flushed>, writer: Arc<Writer>) {
+    loop {
+        let next = if writer.has_unsent() {
+            let Ok(next) = tokio::time::timeout(ACK_RETRY, stored.recv()).await else {
+                writer.acknowledge(&[], &[]);
+                continue;
+            };
+            next
+        } else {
+            stored.recv().await
+        };
+        let Some(Flushed { pending, stored }) = next else {
+            return;
+        };
+        writer.acknowledge(&pending, &stored);
+        writer.emit(&pending, stored).await;
     }
 }
 
@@ -116,19 +145,32 @@ enum Stored {
     Batch(BatchWrite),
 }
 
+/// Messages stored in one write, waiting to be acknowledged.
+struct Flushed {
+    pending: Arc<Vec<Pending>>,
+    stored: Vec<Stored>,
+}
+
 impl Writer {
-    /// Stores, acks and emits; `false` when the collector is stopping and the write was
-    /// abandoned (the broker keeps the unacknowledged messages).
-    async fn flush(&self, pending: Vec<Pending>) -> bool {
+    /// Stores (retrying a failing store); `None` when the collector is stopping and the
+    /// write was abandoned (the broker keeps the unacknowledged messages).
+    async fn store(&self, pending: Vec<Pending>) -> Option<Flushed> {
         let pending = Arc::new(pending);
         let mut backoff = Duration::from_millis(100);
-        let (stored, took) = loop {
+        loop {
             let store = self.store.clone();
             let items = pending.clone();
             let started = std::time::Instant::now();
             let outcome = tokio::task::spawn_blocking(move || apply(&*store, &items)).await;
             match outcome {
-                Ok(Ok(stored)) => break (stored, started.elapsed()),
+                Ok(Ok(stored)) => {
+                    let (new, duplicates) = stored.iter().fold((0, 0), |(n, d), s| match s {
+                        Stored::Batch(w) => (n + w.new.len() as u64, d + w.duplicates as u64),
+                        Stored::Other => (n, d),
+                    });
+                    self.metrics.store_batch(new, duplicates, started.elapsed());
+                    return Some(Flushed { pending, stored });
+                }
                 Ok(Err(e)) => {
                     self.metrics.store_error();
                     tracing::error!(error = %e, retry_in = ?backoff, "cannot store received records");
@@ -139,19 +181,11 @@ impl Writer {
                 }
             }
             tokio::select! {
-                () = self.shutdown.cancelled() => return false,
+                () = self.shutdown.cancelled() => return None,
                 () = tokio::time::sleep(backoff) => {}
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
-        };
-        let (new, duplicates) = stored.iter().fold((0, 0), |(n, d), s| match s {
-            Stored::Batch(w) => (n + w.new.len() as u64, d + w.duplicates as u64),
-            Stored::Other => (n, d),
-        });
-        self.metrics.store_batch(new, duplicates, took);
-        self.acknowledge(&pending, &stored);
-        self.emit(&pending, stored).await;
-        true
+        }
     }
 
     fn unsent(&self) -> std::sync::MutexGuard<'_, Unsent> {

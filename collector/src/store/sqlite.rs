@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL journal, `synchronous = NORMAL` (a power cut may lose
 //! the last transactions but never corrupts; agents replay what was not acknowledged).
 
-use std::path::Path;
+use std::{path::Path, sync::mpsc, time::Duration};
 
 use rusqlite::{
     Connection, TransactionBehavior,
@@ -18,6 +18,8 @@ use super::{
 pub struct Sqlite {
     conn: Connection,
     behavior: TransactionBehavior,
+    /// The writer's: told after each commit that the WAL has grown.
+    checkpoints: Option<Checkpoints>,
 }
 
 /// Opens (creating folder and file) and migrates the database at `path`.
@@ -33,7 +35,60 @@ pub fn open(path: &Path) -> Result<SqlStore<Sqlite>, StoreError> {
     let mut writer = connect(path, TransactionBehavior::Immediate)?;
     schema::migrate(&mut writer)?;
     let reader = connect(path, TransactionBehavior::Deferred)?;
+    writer.checkpoints = Some(Checkpoints::start(path)?);
     Ok(SqlStore::new(writer, reader))
+}
+
+/// Copies the WAL back into the database file on a thread of its own, so the writer's
+/// commits do not wait for that copy and its fsync (they did, through SQLite's
+/// autocheckpoint: with writes back to back, the store sat idle meanwhile). The writer's
+/// own autocheckpoint stays as the backstop that resets the WAL under sustained load; by
+/// then most of the copying is done.
+struct Checkpoints {
+    nudge: mpsc::SyncSender<()>,
+}
+
+impl Checkpoints {
+    /// At most one checkpoint this often; a write nudges the next one.
+    const EVERY: Duration = Duration::from_millis(100);
+
+    fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(|e| {
+            StoreError::Open(format!("cannot open SQLite store {}: {e}", path.display()))
+        })?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let (nudge, nudged) = mpsc::sync_channel(1);
+        let path = path.to_owned();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || Self::run(&conn, &path, &nudged))
+            .map_err(|e| StoreError::Open(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(Self { nudge })
+    }
+
+    /// Until the writer is gone: a passive checkpoint (it never blocks the writer or
+    /// readers) after each nudge, at most every [`Self::EVERY`].
+    fn run(conn: &Connection, path: &Path, nudged: &mpsc::Receiver<()>) {
+        let mut failing = false;
+        while nudged.recv().is_ok() {
+            let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            match done {
+                Ok(()) => failing = false,
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::warn!(store = %path.display(), error = %e,
+                        "background checkpoint failed; the writer's own checkpoints go on");
+                }
+                Err(_) => {}
+            }
+            std::thread::sleep(Self::EVERY);
+        }
+    }
+
+    fn after_commit(&self) {
+        // Full means a nudge is already waiting: that checkpoint will see this commit too.
+        let _ = self.nudge.try_send(());
+    }
 }
 
 fn connect(path: &Path, behavior: TransactionBehavior) -> Result<Sqlite, StoreError> {
@@ -49,7 +104,11 @@ fn connect(path: &Path, behavior: TransactionBehavior) -> Result<Sqlite, StoreEr
     conn.pragma_update(None, "cache_size", -65_536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.set_prepared_statement_cache_capacity(64);
-    Ok(Sqlite { conn, behavior })
+    Ok(Sqlite {
+        conn,
+        behavior,
+        checkpoints: None,
+    })
 }
 
 impl Backend for Sqlite {
@@ -60,6 +119,9 @@ impl Backend for Sqlite {
         let tx = self.conn.transaction_with_behavior(self.behavior)?;
         let out = f(&mut Tx(&tx))?;
         tx.commit()?;
+        if let Some(checkpoints) = &self.checkpoints {
+            checkpoints.after_commit();
+        }
         Ok(out)
     }
 }
