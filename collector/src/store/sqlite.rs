@@ -53,10 +53,7 @@ impl Checkpoints {
     const EVERY: Duration = Duration::from_millis(100);
 
     fn start(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path).map_err(|e| {
-            StoreError::Open(format!("cannot open SQLite store {}: {e}", path.display()))
-        })?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        let conn = open_connection(path)?;
         let (nudge, nudged) = mpsc::sync_channel(1);
         let path = path.to_owned();
         std::thread::Builder::new()
@@ -91,11 +88,17 @@ impl Checkpoints {
     }
 }
 
-fn connect(path: &Path, behavior: TransactionBehavior) -> Result<Sqlite, StoreError> {
+/// A connection to the store's file that waits (up to 5 s) for another one's lock.
+fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| {
         StoreError::Open(format!("cannot open SQLite store {}: {e}", path.display()))
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn connect(path: &Path, behavior: TransactionBehavior) -> Result<Sqlite, StoreError> {
+    let conn = open_connection(path)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Ingest writes large transactions back to back: checkpoint less often, cache more,
