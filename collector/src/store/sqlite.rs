@@ -132,9 +132,23 @@ impl Backend for Sqlite {
 /// Statements inside one SQLite transaction.
 struct Tx<'a>(&'a Connection);
 
-/// `$1` placeholders (PostgreSQL style) are `?1` in SQLite; no SQL here contains a literal `$`.
+/// The shared SQL (PostgreSQL style) in SQLite's dialect:
+/// - `$1` placeholders are `?1`; no SQL here contains a literal `$`.
+/// - An insert that skips conflicting rows (`ON CONFLICT DO NOTHING`) is `INSERT OR IGNORE`.
+///   Otherwise a NOT NULL check keeps its default ABORT, and SQLite must be able to undo a
+///   multi-row insert halfway: it copies every page the statement touches into a statement
+///   journal first (profiled: 13 % of a store write, plus its allocations). With IGNORE
+///   there is nothing to undo. A row with a NULL in a NOT NULL column would be skipped
+///   rather than fail the write, but the write path never binds NULL to those columns:
+///   their values are not `Option`s.
 fn sqlite_sql(sql: &str) -> String {
-    sql.replace('$', "?")
+    let sql = sql.replace('$', "?");
+    if sql.contains("ON CONFLICT DO NOTHING")
+        && let Some(rest) = sql.trim_start().strip_prefix("INSERT INTO")
+    {
+        return format!("INSERT OR IGNORE INTO{rest}");
+    }
+    sql
 }
 
 impl rusqlite::ToSql for Param {
