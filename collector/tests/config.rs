@@ -19,6 +19,7 @@ fn no_config_means_embedded_everything() {
         (config.ingest.site_rate, config.ingest.site_burst),
         (10_000, 200_000)
     );
+    assert_eq!(config.ingest.batch_records, 4000);
 }
 
 #[test]
@@ -42,6 +43,7 @@ retention = "90d"
 max_payload = "2MiB"
 site_rate = 500
 site_burst = 5000
+batch_records = 8000
 [http]
 listen = "0.0.0.0:9480"
 read_token_file = "{d}/read"
@@ -69,6 +71,7 @@ reminder = "30m"
         (config.ingest.site_rate, config.ingest.site_burst),
         (500, 5000)
     );
+    assert_eq!(config.ingest.batch_records, 8000);
     assert_eq!(config.notifiers.len(), 2);
     assert_eq!(config.notifiers[1].routing_key.as_deref(), Some("abc"));
     assert_eq!(
@@ -161,6 +164,18 @@ fn bad_files_name_file_line_and_key() {
             3,
             Some("ingest.site_burst"),
             &["at least 1", "200000"],
+        ),
+        (
+            "[ingest]\nbatch_records = 0\n",
+            2,
+            Some("ingest.batch_records"),
+            &["1 to 100000", "4000"],
+        ),
+        (
+            "[ingest]\nbatch_records = 500000\n",
+            2,
+            Some("ingest.batch_records"),
+            &["500000", "1 to 100000"],
         ),
         (
             "[ingest]\nmax_payload = \"lots\"\n",

@@ -231,6 +231,11 @@ pub struct IngestConfig {
     /// (default 200000: a 50-check site's 11 hours offline at one result per check per 10 s).
     #[serde(default = "default_site_burst")]
     pub site_burst: u32,
+    /// Records gathered into one store transaction at most (default 4000). Larger writes
+    /// cost less per record (each commit rewrites the index pages it touched) but hold more
+    /// memory: the queue from the MQTT loop holds a few writes' worth of messages.
+    #[serde(default = "default_batch_records")]
+    pub batch_records: u32,
 }
 
 impl Default for IngestConfig {
@@ -239,6 +244,7 @@ impl Default for IngestConfig {
             max_payload: default_max_payload(),
             site_rate: default_site_rate(),
             site_burst: default_site_burst(),
+            batch_records: default_batch_records(),
         }
     }
 }
@@ -253,6 +259,16 @@ pub const DEFAULT_SITE_RATE: u32 = 10_000;
 
 /// Default `[ingest] site_burst`.
 pub const DEFAULT_SITE_BURST: u32 = 200_000;
+
+/// Default `[ingest] batch_records`.
+pub const DEFAULT_BATCH_RECORDS: u32 = 4000;
+
+/// Largest `[ingest] batch_records`: beyond it a write's memory grows with no gain to show.
+pub const MAX_BATCH_RECORDS: u32 = 100_000;
+
+fn default_batch_records() -> u32 {
+    DEFAULT_BATCH_RECORDS
+}
 
 fn default_site_rate() -> u32 {
     DEFAULT_SITE_RATE
@@ -561,6 +577,16 @@ impl Config {
             return Err((
                 key(&[k("ingest"), k("site_burst")]),
                 format!("must be at least 1 record (default {DEFAULT_SITE_BURST})"),
+            ));
+        }
+        if !(1..=MAX_BATCH_RECORDS).contains(&self.ingest.batch_records) {
+            return Err((
+                key(&[k("ingest"), k("batch_records")]),
+                format!(
+                    "{} is out of range; must be 1 to {MAX_BATCH_RECORDS} records \
+                     (default {DEFAULT_BATCH_RECORDS})",
+                    self.ingest.batch_records
+                ),
             ));
         }
         let http = &self.http;

@@ -91,8 +91,8 @@ impl IngestSettings {
             site_rate: crate::config::DEFAULT_SITE_RATE,
             site_burst: crate::config::DEFAULT_SITE_BURST,
             batch_window: Duration::from_millis(5),
-            batch_records: 4000,
-            queue_bytes: 8 << 20,
+            batch_records: crate::config::DEFAULT_BATCH_RECORDS as usize,
+            queue_bytes: queue_bytes(crate::config::DEFAULT_BATCH_RECORDS),
             keep_alive: Duration::from_secs(30),
         }
     }
@@ -146,6 +146,8 @@ impl IngestSettings {
             usize::try_from(config.ingest.max_payload.bytes()).unwrap_or(usize::MAX);
         settings.site_rate = config.ingest.site_rate;
         settings.site_burst = config.ingest.site_burst;
+        settings.batch_records = config.ingest.batch_records as usize;
+        settings.queue_bytes = queue_bytes(config.ingest.batch_records);
         Ok(settings)
     }
 
@@ -244,6 +246,12 @@ fn tls_config(
                 .map_err(|e| IngestError::Tls(format!("client certificate: {e}")))
         }
     }
+}
+
+/// Room of the queue between the MQTT loop and the writer for writes of `batch_records`:
+/// about four writes of one-record messages (8.2 MB at the default 4000), at least 1 MiB.
+fn queue_bytes(batch_records: u32) -> usize {
+    (batch_records as usize * 2048).max(1 << 20)
 }
 
 #[cfg(test)]
