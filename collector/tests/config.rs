@@ -19,7 +19,7 @@ fn no_config_means_embedded_everything() {
         (config.ingest.site_rate, config.ingest.site_burst),
         (10_000, 200_000)
     );
-    assert_eq!(config.ingest.batch_records, 4000);
+    assert_eq!(config.ingest.batch_records, 8000);
 }
 
 #[test]
@@ -43,7 +43,7 @@ retention = "90d"
 max_payload = "2MiB"
 site_rate = 500
 site_burst = 5000
-batch_records = 8000
+batch_records = 6000
 [http]
 listen = "0.0.0.0:9480"
 read_token_file = "{d}/read"
@@ -71,7 +71,7 @@ reminder = "30m"
         (config.ingest.site_rate, config.ingest.site_burst),
         (500, 5000)
     );
-    assert_eq!(config.ingest.batch_records, 8000);
+    assert_eq!(config.ingest.batch_records, 6000);
     assert_eq!(config.notifiers.len(), 2);
     assert_eq!(config.notifiers[1].routing_key.as_deref(), Some("abc"));
     assert_eq!(
@@ -169,7 +169,7 @@ fn bad_files_name_file_line_and_key() {
             "[ingest]\nbatch_records = 0\n",
             2,
             Some("ingest.batch_records"),
-            &["1 to 100000", "4000"],
+            &["1 to 100000", "8000"],
         ),
         (
             "[ingest]\nbatch_records = 500000\n",

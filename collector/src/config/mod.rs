@@ -231,7 +231,7 @@ pub struct IngestConfig {
     /// (default 200000: a 50-check site's 11 hours offline at one result per check per 10 s).
     #[serde(default = "default_site_burst")]
     pub site_burst: u32,
-    /// Records gathered into one store transaction at most (default 4000). Larger writes
+    /// Records gathered into one store transaction at most (default 8000). Larger writes
     /// cost less per record (each commit rewrites the index pages it touched) but hold more
     /// memory: the queue from the MQTT loop holds a few writes' worth of messages.
     #[serde(default = "default_batch_records")]
@@ -261,7 +261,7 @@ pub const DEFAULT_SITE_RATE: u32 = 10_000;
 pub const DEFAULT_SITE_BURST: u32 = 200_000;
 
 /// Default `[ingest] batch_records`.
-pub const DEFAULT_BATCH_RECORDS: u32 = 4000;
+pub const DEFAULT_BATCH_RECORDS: u32 = 8000;
 
 /// Largest `[ingest] batch_records`: beyond it a write's memory grows with no gain to show.
 pub const MAX_BATCH_RECORDS: u32 = 100_000;

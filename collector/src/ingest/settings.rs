@@ -249,7 +249,7 @@ fn tls_config(
 }
 
 /// Room of the queue between the MQTT loop and the writer for writes of `batch_records`:
-/// about four writes of one-record messages (8.2 MB at the default 4000), at least 1 MiB.
+/// about four writes of one-record messages (16.4 MB at the default 8000), at least 1 MiB.
 fn queue_bytes(batch_records: u32) -> usize {
     (batch_records as usize * 2048).max(1 << 20)
 }
