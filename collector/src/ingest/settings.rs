@@ -249,7 +249,8 @@ fn tls_config(
 }
 
 /// Room of the queue between the MQTT loop and the writer for writes of `batch_records`:
-/// about four writes of one-record messages (16.4 MB at the default 8000), at least 1 MiB.
+/// 2 KiB per record (about 16 MB at the default 8000), at least 1 MiB. A one-record message
+/// costs its payload plus the queue's 512-byte overhead, so this holds two to four writes.
 fn queue_bytes(batch_records: u32) -> usize {
     (batch_records as usize * 2048).max(1 << 20)
 }
