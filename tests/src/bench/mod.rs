@@ -13,6 +13,7 @@ pub mod proc;
 pub mod replay;
 pub mod server;
 pub mod sim;
+pub mod store;
 pub mod table;
 
 use std::time::Duration;

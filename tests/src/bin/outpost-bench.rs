@@ -9,6 +9,7 @@ use std::{path::PathBuf, time::Duration};
 use clap::{Parser, Subcommand};
 use outpost_tests::bench::{
     central::StoreKind, fleet, footprint, ingest, latency, load::Load, parse_duration, replay,
+    store,
 };
 
 #[derive(Parser)]
@@ -92,6 +93,8 @@ enum Scenario {
         #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
         store: StoreKind,
     },
+    /// The collector's store alone (no MQTT), beside a bare SQLite insert of the same rows.
+    Store(store::StoreArgs),
     /// A site back from a long outage replays its buffer while others send fresh results.
     Replay {
         /// Buffered records.
@@ -172,6 +175,9 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
         }
+        Scenario::Store(args) => tokio::task::spawn_blocking(move || store::run(&args))
+            .await
+            .map_err(anyhow::Error::from)?,
         Scenario::Replay { records, store } => replay::run(records, store).await,
     }
 }
