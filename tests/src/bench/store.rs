@@ -24,9 +24,13 @@ pub struct StoreArgs {
     /// Simulated agents, sending in turn.
     #[arg(long, default_value_t = 100)]
     pub agents: usize,
-    /// Records in total.
+    /// Records timed.
     #[arg(long, default_value_t = 200_000)]
     pub records: usize,
+    /// Records written before the clock starts, so the B-trees are as deep as a store's
+    /// that has run for a while (SQLite's cost per record grows with them).
+    #[arg(long, default_value_t = 0)]
+    pub prefill: usize,
     /// Records per batch message.
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
@@ -43,11 +47,15 @@ pub struct StoreArgs {
 
 /// Runs the bare baseline (SQLite only) and the store for the same rows and prints both.
 pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
-    let transactions = fleet(args)?;
+    let mut sims: Vec<SimAgent> = (0..args.agents.max(1))
+        .map(|i| SimAgent::new("store", i))
+        .collect();
+    let prefill = fleet(args, &mut sims, args.prefill)?;
+    let transactions = fleet(args, &mut sims, args.records)?;
     let records: usize = transactions.iter().flatten().map(|b| b.records.len()).sum();
     let dir = tempfile::tempdir().context("a temp folder for the databases")?;
 
-    let bare = bare_sqlite(&dir.path().join("bare.db"), &transactions)?;
+    let bare = bare_sqlite(&dir.path().join("bare.db"), &prefill, &transactions)?;
     let db = match args.store {
         StoreKind::Sqlite => None,
         StoreKind::Postgres => Some(TempDb::create("outpost_bench_store")),
@@ -56,13 +64,14 @@ pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
         || format!("sqlite://{}", dir.path().join("outpost.db").display()),
         TempDb::url,
     );
-    let (stored, slowest) = through_store(&url, &transactions)?;
+    let (stored, slowest) = through_store(&url, &prefill, &transactions)?;
 
     let bare_rate = rate(records as u64, bare);
     let store_rate = rate(records as u64, stored);
     let mut table = Table::new(format!(
-        "store: {} records from {} agents, {} per message, {} per transaction, {:?}",
+        "store: {} records after {} from {} agents, {} per message, {} per transaction, {:?}",
         thousands(records as f64),
+        thousands(args.prefill as f64),
         args.agents,
         args.batch,
         args.transaction,
@@ -100,18 +109,21 @@ pub fn run(args: &StoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The fleet's messages, decoded, in the order a live fleet sends them (each agent in turn),
-/// cut into transactions of about `args.transaction` records as the collector's writer does.
-fn fleet(args: &StoreArgs) -> anyhow::Result<Vec<Vec<Batch>>> {
-    let agents = args.agents.max(1);
+/// `records` more of the fleet's messages, decoded, in the order a live fleet sends them
+/// (each agent in turn), cut into transactions of about `args.transaction` records as the
+/// collector's writer does.
+fn fleet(
+    args: &StoreArgs,
+    sims: &mut [SimAgent],
+    records: usize,
+) -> anyhow::Result<Vec<Vec<Batch>>> {
     let batch = args.batch.max(1);
-    let mut sims: Vec<SimAgent> = (0..agents).map(|i| SimAgent::new("store", i)).collect();
     let every = fail_every(args.fail_pct);
     let mut transactions = vec![Vec::new()];
     let (mut made, mut in_transaction) = (0, 0);
-    while made < args.records {
-        for sim in &mut sims {
-            let count = batch.min(args.records - made);
+    while made < records {
+        for sim in sims.iter_mut() {
+            let count = batch.min(records - made);
             if count == 0 {
                 break;
             }
@@ -131,9 +143,19 @@ fn fleet(args: &StoreArgs) -> anyhow::Result<Vec<Vec<Batch>>> {
     Ok(transactions)
 }
 
-/// Time to store every transaction through the collector's store, and the slowest one.
-fn through_store(url: &str, transactions: &[Vec<Batch>]) -> anyhow::Result<(Duration, Duration)> {
+/// Time to store every transaction through the collector's store (after `prefill`,
+/// untimed), and the slowest one.
+fn through_store(
+    url: &str,
+    prefill: &[Vec<Batch>],
+    transactions: &[Vec<Batch>],
+) -> anyhow::Result<(Duration, Duration)> {
     let store = outpost_collector::store::open(url).with_context(|| format!("opening {url}"))?;
+    for batches in prefill {
+        store
+            .write_batches(batches, jiff::Timestamp::now())
+            .context("prefill")?;
+    }
     let start = Instant::now();
     let mut slowest = Duration::ZERO;
     for batches in transactions {
@@ -150,8 +172,13 @@ fn through_store(url: &str, transactions: &[Vec<Batch>]) -> anyhow::Result<(Dura
 }
 
 /// Time to insert the same result rows into a table with no key and no index, with the
-/// store's journal settings, one transaction per collector transaction.
-fn bare_sqlite(path: &std::path::Path, transactions: &[Vec<Batch>]) -> anyhow::Result<Duration> {
+/// store's journal settings, one transaction per collector transaction (after `prefill`,
+/// untimed).
+fn bare_sqlite(
+    path: &std::path::Path,
+    prefill: &[Vec<Batch>],
+    transactions: &[Vec<Batch>],
+) -> anyhow::Result<Duration> {
     let mut conn = rusqlite::Connection::open(path).context("opening the bare database")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -160,8 +187,11 @@ fn bare_sqlite(path: &std::path::Path, transactions: &[Vec<Batch>]) -> anyhow::R
              ts_us INTEGER, check_id TEXT, status TEXT, summary TEXT, metrics TEXT,
              historical INTEGER, received_us INTEGER)",
     )?;
-    let start = Instant::now();
-    for batches in transactions {
+    let mut start = Instant::now();
+    for (i, batches) in prefill.iter().chain(transactions).enumerate() {
+        if i == prefill.len() {
+            start = Instant::now();
+        }
         let tx = conn.transaction()?;
         {
             let mut insert = tx.prepare_cached(
