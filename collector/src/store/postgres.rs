@@ -114,7 +114,7 @@ impl Tx<'_, '_> {
     }
 }
 
-fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+fn refs<'a>(params: &'a [Param<'_>]) -> Vec<&'a (dyn ToSql + Sync)> {
     params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
@@ -167,7 +167,7 @@ fn value(row: &postgres::Row, i: usize) -> Result<Value, StoreError> {
     Ok(value.unwrap_or(Value::Null))
 }
 
-impl ToSql for Param {
+impl ToSql for Param<'_> {
     fn to_sql(
         &self,
         ty: &Type,
@@ -175,7 +175,7 @@ impl ToSql for Param {
     ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
         match self {
             Self::Int(v) => v.to_sql(ty, out),
-            Self::Text(v) => v.to_sql(ty, out),
+            Self::Text(v) => v.as_deref().to_sql(ty, out),
             Self::Bool(v) => v.to_sql(ty, out),
         }
     }

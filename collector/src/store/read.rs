@@ -121,7 +121,11 @@ fn result_row(row: &Row) -> Result<StoredResult, StoreError> {
 }
 
 /// Appends `column = $n` filters for the present values.
-fn filters(conditions: &mut Vec<String>, params: &mut Vec<Param>, pairs: &[(&str, Option<Param>)]) {
+fn filters<'a>(
+    conditions: &mut Vec<String>,
+    params: &mut Vec<Param<'a>>,
+    pairs: &[(&str, Option<Param<'a>>)],
+) {
     for (column, value) in pairs {
         if let Some(value) = value {
             params.push(value.clone());

@@ -151,11 +151,12 @@ fn sqlite_sql(sql: &str) -> String {
     sql
 }
 
-impl rusqlite::ToSql for Param {
+impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         match self {
             Self::Int(v) => v.to_sql(),
-            Self::Text(v) => v.to_sql(),
+            Self::Text(Some(text)) => Ok(ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes()))),
+            Self::Text(None) => Ok(ToSqlOutput::Owned(rusqlite::types::Value::Null)),
             Self::Bool(v) => v.to_sql(),
         }
     }

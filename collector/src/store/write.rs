@@ -23,7 +23,7 @@ pub fn micros(ts: Timestamp) -> i64 {
 }
 
 /// A u64 stored bit-for-bit in a BIGINT.
-pub fn to_db(v: u64) -> Param {
+pub fn to_db(v: u64) -> Param<'static> {
     Param::from(v as i64)
 }
 
@@ -80,14 +80,14 @@ pub fn batches(
             .collect();
         records.sort_by_key(|&(i, r)| (r.seq, i));
         // Results (nearly all records) go in multi-row statements; notes and gaps one by one.
-        let mut inserted = insert_results(sql, head, &records, now)?;
+        let inserted = insert_results(sql, head, &records, now)?;
         let mut previous = None;
         for (i, record) in records {
             let first = previous != Some(record.seq);
             previous = Some(record.seq);
             let is_new = first
                 && match &record.body {
-                    RecordBody::Result(_) => inserted.remove(&record.seq),
+                    RecordBody::Result(_) => inserted.binary_search(&record.seq).is_ok(),
                     RecordBody::Note(_) | RecordBody::Gap(_) => insert_other(sql, head, record)?,
                 };
             if is_new {
@@ -118,7 +118,7 @@ pub fn batches(
 /// The indexes of `batches` grouped by agent epoch, groups in order of first appearance and
 /// each group in arrival order.
 fn epochs(batches: &[Batch]) -> Vec<Vec<usize>> {
-    let mut index: HashMap<(&SiteId, &AgentId, u64), usize> = HashMap::new();
+    let mut index: HashMap<(&SiteId, &AgentId, u64), usize> = HashMap::with_capacity(batches.len());
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for (i, b) in batches.iter().enumerate() {
         let group = *index
@@ -316,11 +316,11 @@ impl MultiRow {
 
     /// Runs the statement over `rows`, [`CHUNKS`] at a time, `params` giving each row's
     /// columns; `each` sees every returned row.
-    fn run<T>(
+    fn run<'r, T>(
         &self,
         sql: &mut dyn Sql,
-        rows: &[T],
-        mut params: impl FnMut(&T, &mut Vec<Param>) -> Result<(), StoreError>,
+        rows: &'r [T],
+        mut params: impl FnMut(&'r T, &mut Vec<Param<'r>>) -> Result<(), StoreError>,
         mut each: impl FnMut(&Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         let mut values = Vec::with_capacity(CHUNKS[0] * self.columns);
@@ -349,7 +349,7 @@ fn chunked<T>(mut rows: &[T]) -> impl Iterator<Item = &[T]> {
 }
 
 /// The key and time parameters every record row starts with.
-fn record_key(batch: &Batch, record: &Record) -> [Param; 5] {
+fn record_key<'a>(batch: &'a Batch, record: &Record) -> [Param<'a>; 5] {
     [
         Param::from(batch.site.as_str()),
         Param::from(batch.agent.as_str()),
@@ -360,11 +360,11 @@ fn record_key(batch: &Batch, record: &Record) -> [Param; 5] {
 }
 
 /// The ten columns a result has in both `results` and `latest_results`.
-fn result_params(
-    batch: &Batch,
+fn result_params<'a>(
+    batch: &'a Batch,
     record: &Record,
-    r: &ResultRecord,
-) -> Result<[Param; 10], StoreError> {
+    r: &'a ResultRecord,
+) -> Result<[Param<'a>; 10], StoreError> {
     let [site, agent, epoch, seq, ts] = record_key(batch, record);
     Ok([
         site,
@@ -388,13 +388,13 @@ static RESULTS: MultiRow = MultiRow::new(
 );
 
 /// Inserts the result records among `records` (one epoch of `batch`'s agent, by seq) whose
-/// key is not stored yet; returns the seqs that were inserted.
+/// key is not stored yet; returns the seqs that were inserted, in order.
 fn insert_results(
     sql: &mut dyn Sql,
     batch: &Batch,
     records: &[(usize, &Record)],
     now: i64,
-) -> Result<HashSet<u64>, StoreError> {
+) -> Result<Vec<u64>, StoreError> {
     let mut results: Vec<(&Record, &ResultRecord)> = records
         .iter()
         .filter_map(|&(_, r)| match &r.body {
@@ -403,7 +403,7 @@ fn insert_results(
         })
         .collect();
     results.dedup_by_key(|(r, _)| r.seq);
-    let mut inserted = HashSet::with_capacity(results.len());
+    let mut inserted = Vec::with_capacity(results.len());
     RESULTS.run(
         sql,
         &results,
@@ -413,10 +413,11 @@ fn insert_results(
             Ok(())
         },
         |row| {
-            inserted.insert(row.int(0)? as u64);
+            inserted.push(row.int(0)? as u64);
             Ok(())
         },
     )?;
+    inserted.sort_unstable();
     Ok(inserted)
 }
 
@@ -521,7 +522,7 @@ static LAST_SEEN: MultiRow = MultiRow::new(
 
 /// Marks every agent of `batches` as heard from at `now` (one row per agent).
 fn touch_agents(sql: &mut dyn Sql, batches: &[Batch], now: i64) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
+    let mut seen = HashSet::with_capacity(batches.len());
     let agents: Vec<&Batch> = batches
         .iter()
         .filter(|b| seen.insert((&b.site, &b.agent)))
@@ -552,7 +553,7 @@ fn insert_other(sql: &mut dyn Sql, batch: &Batch, record: &Record) -> Result<boo
         }
         RecordBody::Note(n) => {
             params.extend([
-                Param::Text(n.check.as_ref().map(|c| c.as_str().to_owned())),
+                Param::from(n.check.as_ref().map(CheckId::as_str)),
                 Param::from(n.by.as_str()),
                 Param::from(n.text.as_str()),
                 Param::from(n.action.as_str()),
