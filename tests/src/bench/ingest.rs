@@ -24,6 +24,15 @@ pub struct IngestArgs {
     pub rate: f64,
     /// Where the collector stores.
     pub store: StoreKind,
+    /// Runs of the whole scenario; medians are printed after more than one.
+    pub runs: usize,
+}
+
+/// The rates of one run.
+struct Rates {
+    plain: f64,
+    decoding: f64,
+    collector: f64,
 }
 
 /// How one load went through the collector.
@@ -52,14 +61,83 @@ pub struct CollectorRun {
     pub broker: Broker,
 }
 
-/// Runs the baseline and the collector for the same load and prints both.
+/// Runs the baselines and the collector for the same load and prints them, `args.runs`
+/// times, then the medians.
 pub async fn run(args: &IngestArgs) -> anyhow::Result<()> {
+    let runs = args.runs.max(1);
+    let mut all = Vec::with_capacity(runs);
+    for i in 1..=runs {
+        let title = if runs == 1 {
+            String::new()
+        } else {
+            format!(" (run {i} of {runs})")
+        };
+        all.push(once(args, &title).await?);
+    }
+    if runs > 1 {
+        medians(args, &all).print();
+    }
+    Ok(())
+}
+
+/// The medians of the runs' rates and ratios, with their spread.
+fn medians(args: &IngestArgs, all: &[Rates]) -> Table {
+    let mut t = Table::new(format!(
+        "ingest medians of {} runs: {} agents, batches of {}, store {:?}",
+        all.len(),
+        args.load.agents,
+        args.load.batch,
+        args.store
+    ));
+    let rates = |label: &str, of: fn(&Rates) -> f64, note: &str, t: &mut Table| {
+        let (median, low, high) = spread(all.iter().map(of).collect());
+        t.row(
+            label,
+            format!("{} rec/s", thousands(median)),
+            format!("{}-{} {note}", thousands(low), thousands(high)),
+        );
+    };
+    rates("plain subscriber", |r| r.plain, "", &mut t);
+    rates("decoding subscriber", |r| r.decoding, "", &mut t);
+    rates(
+        "collector stored and acked",
+        |r| r.collector,
+        "(target >= 50,000 into SQLite)",
+        &mut t,
+    );
+    let (median, low, high) = spread(
+        all.iter()
+            .map(|r| r.collector / r.plain.max(1e-9) * 100.0)
+            .collect(),
+    );
+    t.row(
+        "collector / plain subscriber",
+        format!("{median:.0} %"),
+        format!("{low:.0}-{high:.0} % of the runs' own baselines (target >= 70 %)"),
+    );
+    t
+}
+
+/// Median, lowest and highest of `values` (at least one).
+fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        f64::midpoint(values[n / 2 - 1], values[n / 2])
+    };
+    (median, values[0], values[n - 1])
+}
+
+/// One run: the baselines and the collector for the same load, printed as one table.
+async fn once(args: &IngestArgs, title: &str) -> anyhow::Result<Rates> {
     let baseline = plain(&args.load, args.rate, false).await?;
     let decoding = plain(&args.load, args.rate, true).await?;
     let stored = through_collector(&args.load, args.rate, args.store, "").await?;
     let collector_rate = rate(stored.records, stored.elapsed);
     let mut t = Table::new(format!(
-        "ingest: {} agents on {} connections, {} records in batches of {}, {}% failing, store {:?}",
+        "ingest{title}: {} agents on {} connections, {} records in batches of {}, {}% failing, store {:?}",
         args.load.agents,
         args.load.connections.min(args.load.agents),
         thousands(stored.records as f64),
@@ -116,7 +194,11 @@ pub async fn run(args: &IngestArgs) -> anyhow::Result<()> {
     );
     usage_rows(&mut t, &stored);
     t.print();
-    Ok(())
+    Ok(Rates {
+        plain: baseline,
+        decoding,
+        collector: collector_rate,
+    })
 }
 
 /// The collector's CPU, memory and store figures of a run, as table rows.

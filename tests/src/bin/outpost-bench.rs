@@ -62,6 +62,10 @@ enum Scenario {
         /// Where the collector stores.
         #[arg(long, value_enum, default_value_t = StoreKind::Sqlite)]
         store: StoreKind,
+        /// Runs of the whole scenario (each on fresh brokers); with more than one, the
+        /// medians follow the runs' tables. On a shared 2-core machine one run is ±15-40 %.
+        #[arg(long, default_value_t = 1)]
+        runs: usize,
     },
     /// The collector's memory holding a large fleet.
     Agents {
@@ -132,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
             rate,
             fail_pct,
             store,
+            runs,
         } => {
             let load = Load {
                 agents,
@@ -142,7 +147,13 @@ async fn main() -> anyhow::Result<()> {
                 historical: false,
                 fail_after: 3,
             };
-            ingest::run(&ingest::IngestArgs { load, rate, store }).await
+            ingest::run(&ingest::IngestArgs {
+                load,
+                rate,
+                store,
+                runs,
+            })
+            .await
         }
         Scenario::Agents {
             count,
