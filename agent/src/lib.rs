@@ -13,6 +13,7 @@ pub mod publisher;
 pub mod runtime;
 pub mod scheduler;
 pub mod site_page;
+pub mod state_file;
 pub mod systemd;
 
 /// Installs rustls' `ring` provider once for the process (MQTT over TLS and HTTPS checks).

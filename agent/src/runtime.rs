@@ -60,12 +60,17 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
     let scheduler = Scheduler::new(config.checks.clone(), ctx, DEFAULT_CONCURRENCY);
     let scheduler = tokio::spawn(scheduler.run(cancel.clone()));
     let page = page.map(|(listener, access)| {
-        let state = PageState::new(
-            live.clone(),
-            config.timezone.clone(),
-            access,
-            format!("{} · {}", config.site, config.agent),
-        );
+        let place = format!("{} · {}", config.site, config.agent);
+        let state = match config.outbox.dir.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => PageState::persistent(
+                live.clone(),
+                config.timezone.clone(),
+                access,
+                place,
+                dir.join("site-page.json"),
+            ),
+            _ => PageState::new(live.clone(), config.timezone.clone(), access, place),
+        };
         tokio::spawn(site_page::serve(listener, state, cancel.clone()))
     });
     crate::systemd::Notifier::from_env().ready_and_watch(cancel.clone());

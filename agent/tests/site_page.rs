@@ -39,6 +39,11 @@ impl Drop for Page {
 
 impl Page {
     async fn start(access: Access) -> Self {
+        Self::start_remembering(access, None).await
+    }
+
+    /// Like [`Page::start`], the page's notes and planned work kept in `memory` (a restart).
+    async fn start_remembering(access: Access, memory: Option<&Path>) -> Self {
         outpost_agent::install_tls_provider();
         let dir = tempfile::tempdir().expect("temp dir");
         // A port that was free a moment ago and is closed now: the tcp check fails for real.
@@ -88,12 +93,17 @@ impl Page {
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let state = PageState::new(
-            live.clone(),
-            config.timezone.clone(),
-            access,
-            "plant-leeds · line3-pc",
-        );
+        let place = "plant-leeds · line3-pc";
+        let state = match memory {
+            Some(file) => PageState::persistent(
+                live.clone(),
+                config.timezone.clone(),
+                access,
+                place,
+                file.to_owned(),
+            ),
+            None => PageState::new(live.clone(), config.timezone.clone(), access, place),
+        };
         let cancel = CancellationToken::new();
         tokio::spawn(site_page::serve(listener, state, cancel.clone()));
         let client = reqwest::Client::builder()
@@ -274,6 +284,40 @@ async fn notes_from_json_and_forms_reach_the_outbox_and_the_page() {
     assert!(html.contains("Sam: Restarted the router"), "{html}");
     assert!(html.contains("Ana is working on it."));
     assert!(html.contains("IT can see that you are working on it"));
+}
+
+/// A restarted agent (a new page over the same memory file) still shows the planned work
+/// under way and what the site team already tried.
+#[tokio::test]
+async fn notes_and_planned_work_are_still_shown_after_a_restart() {
+    let kept = tempfile::tempdir().expect("temp dir");
+    let file = kept.path().join("site-page.json");
+    let until = (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(90)).to_string();
+    {
+        let page = Page::start_remembering(Access::open(), Some(&file)).await;
+        let (status, body) = page
+            .post_json(
+                "/api/v1/checks/router/notes",
+                &json!({"by": "Sam", "text": "Restarted the router", "action": "note"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = page
+            .post_json(
+                "/api/v1/notes",
+                &json!({"by": "Ana", "text": "cabling the new switch", "action": "planned_work", "until": until}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let page = Page::start_remembering(Access::open(), Some(&file)).await;
+    let html = page.page().await;
+    assert!(html.contains("Sam: Restarted the router"), "{html}");
+    assert!(html.contains("Planned work until"), "{html}");
+    assert!(
+        html.contains("cabling the new switch (declared by Ana)"),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -410,17 +410,7 @@ impl Live {
                 confirmations: state.confirmations.clone().into_iter().collect(),
             }
         };
-        let tmp = file.with_extension("json.tmp");
-        let written = serde_json::to_vec(&memory)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| {
-                use std::io::Write as _;
-                let mut out = std::fs::File::create(&tmp)?;
-                out.write_all(&bytes)?;
-                out.sync_all()
-            })
-            .and_then(|()| std::fs::rename(&tmp, file));
-        if let Err(e) = written {
+        if let Err(e) = crate::state_file::write_json(file, &memory) {
             tracing::warn!(file = %file.display(), error = %e, "cannot save heartbeat reports and checklist confirmations");
         }
     }

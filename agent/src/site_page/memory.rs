@@ -1,14 +1,18 @@
 //! What the site page remembers beyond the live state: declared planned work and the site
 //! team's recent notes, so everyone on site sees what was already tried.
 //!
-//! Kept in memory only: the notes themselves are durable in the outbox (and at the collector);
-//! after a restart the page simply starts with an empty list.
+//! The notes themselves are durable in the outbox and at the collector; this is the page's
+//! view of them, kept in a file beside the outbox ([`SiteMemory::load`], [`SiteMemory::save`])
+//! so a restarted agent still shows the planned work under way and what was tried.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::{
+    collections::{BTreeMap, VecDeque},
+    path::Path,
+};
 
 use jiff::{SignedDuration, Timestamp, civil, tz::TimeZone};
 use outpost_shared::{CheckId, NoteAction};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Longest planned work the site team may declare.
 pub const MAX_PLANNED_WORK: SignedDuration = SignedDuration::from_hours(4);
@@ -16,7 +20,7 @@ pub const MAX_PLANNED_WORK: SignedDuration = SignedDuration::from_hours(4);
 const KEEP_NOTES: usize = 5;
 
 /// Planned work declared on the site page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedWork {
     /// Who declared it.
     pub by: String,
@@ -29,7 +33,7 @@ pub struct PlannedWork {
 }
 
 /// A note the site team left through this page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteNote {
     /// When.
     pub ts: Timestamp,
@@ -48,7 +52,70 @@ pub struct SiteMemory {
     notes: BTreeMap<Option<CheckId>, VecDeque<SiteNote>>,
 }
 
+/// How [`SiteMemory`] is kept on disk: lists of pairs, because a JSON object's keys must be
+/// strings and `None` (the whole site) is not one.
+#[derive(Serialize, Deserialize, Default)]
+struct Saved {
+    #[serde(default)]
+    planned: Vec<(Option<CheckId>, PlannedWork)>,
+    #[serde(default)]
+    notes: Vec<(Option<CheckId>, Vec<SiteNote>)>,
+}
+
 impl SiteMemory {
+    /// The memory saved in `file`: empty when there is none yet, and (with a warning) when
+    /// it cannot be read. The notes are in the outbox and at the collector either way.
+    pub fn load(file: &Path) -> Self {
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Self::default(),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e,
+                    "cannot read the site page's saved notes and planned work; starting without them");
+                return Self::default();
+            }
+        };
+        match serde_json::from_slice::<Saved>(&bytes) {
+            Ok(saved) => Self {
+                planned: saved.planned.into_iter().collect(),
+                notes: saved
+                    .notes
+                    .into_iter()
+                    .map(|(check, list)| {
+                        let skip = list.len().saturating_sub(KEEP_NOTES);
+                        (check, list.into_iter().skip(skip).collect())
+                    })
+                    .collect(),
+            },
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e,
+                    "the site page's saved notes and planned work do not decode; starting without them (the notes are still in the outbox and at the collector)");
+                Self::default()
+            }
+        }
+    }
+
+    /// Writes the memory to `file` ([`crate::state_file::write_json`]). A failure is
+    /// logged: the page still has it in memory.
+    pub fn save(&self, file: &Path) {
+        let saved = Saved {
+            planned: self
+                .planned
+                .iter()
+                .map(|(check, work)| (check.clone(), work.clone()))
+                .collect(),
+            notes: self
+                .notes
+                .iter()
+                .map(|(check, list)| (check.clone(), list.iter().cloned().collect()))
+                .collect(),
+        };
+        if let Err(e) = crate::state_file::write_json(file, &saved) {
+            tracing::warn!(file = %file.display(), error = %e,
+                "cannot save the site page's notes and planned work; they are kept until a restart");
+        }
+    }
+
     /// Remembers a note that reached the outbox, and its effect on planned work.
     pub fn remember(&mut self, check: Option<CheckId>, note: SiteNote, until: Option<Timestamp>) {
         match (note.action, until) {
@@ -220,5 +287,49 @@ mod tests {
         memory.remember(None, note(NoteAction::PlannedWorkEnded), None);
         assert!(memory.planned(None, now).is_none());
         assert_eq!(memory.notes(None).len(), 2);
+    }
+
+    #[test]
+    fn notes_and_planned_work_survive_a_restart_and_a_bad_file_is_not_fatal() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("site-page.json");
+        assert_eq!(SiteMemory::load(&file).notes(None), [], "no file yet");
+        let now = at("2025-03-03T14:00:00Z");
+        let backup = CheckId::new("backup").expect("id");
+        let mut memory = SiteMemory::default();
+        for i in 0..7 {
+            let note = SiteNote {
+                ts: now,
+                by: "Sam".into(),
+                text: format!("tried {i}"),
+                action: NoteAction::Note,
+            };
+            memory.remember(Some(backup.clone()), note, None);
+        }
+        let work = SiteNote {
+            ts: now,
+            by: "Sam".into(),
+            text: "router replaced".into(),
+            action: NoteAction::PlannedWork,
+        };
+        memory.remember(None, work, Some(at("2025-03-03T15:00:00Z")));
+        memory.save(&file);
+
+        let again = SiteMemory::load(&file);
+        assert_eq!(again.notes(Some(&backup)), memory.notes(Some(&backup)));
+        assert_eq!(again.notes(Some(&backup)).len(), KEEP_NOTES);
+        assert_eq!(again.notes(None), memory.notes(None));
+        assert_eq!(again.planned(None, now), memory.planned(None, now));
+        assert!(
+            again.planned(None, now).is_some(),
+            "planned work still under way"
+        );
+
+        std::fs::write(&file, b"{not json").expect("write");
+        assert_eq!(
+            SiteMemory::load(&file).notes(Some(&backup)),
+            [],
+            "starts empty"
+        );
     }
 }

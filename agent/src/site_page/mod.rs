@@ -84,6 +84,8 @@ struct Inner {
     access: Access,
     place: String,
     memory: Mutex<SiteMemory>,
+    /// Where the memory survives a restart (`None`: memory only).
+    memory_file: Option<std::path::PathBuf>,
 }
 
 use memory::SiteMemory;
@@ -92,14 +94,57 @@ impl PageState {
     /// State for a page over `live`, showing times in `timezone`; `place` names the site
     /// ("plant-leeds · line3-pc") at the top of the page.
     pub fn new(live: Live, timezone: TimeZone, access: Access, place: impl Into<String>) -> Self {
+        Self::build(live, timezone, access, place.into(), None)
+    }
+
+    /// Like [`PageState::new`], with the notes and planned work the page shows kept in
+    /// `file` (read now, rewritten after each note): a restarted agent still shows the
+    /// planned work under way and what the site team already tried.
+    pub fn persistent(
+        live: Live,
+        timezone: TimeZone,
+        access: Access,
+        place: impl Into<String>,
+        file: std::path::PathBuf,
+    ) -> Self {
+        Self::build(live, timezone, access, place.into(), Some(file))
+    }
+
+    fn build(
+        live: Live,
+        timezone: TimeZone,
+        access: Access,
+        place: String,
+        memory_file: Option<std::path::PathBuf>,
+    ) -> Self {
+        let memory = memory_file
+            .as_deref()
+            .map(SiteMemory::load)
+            .unwrap_or_default();
         Self {
             inner: Arc::new(Inner {
                 live,
                 timezone,
                 access,
-                place: place.into(),
-                memory: Mutex::new(SiteMemory::default()),
+                place,
+                memory: Mutex::new(memory),
+                memory_file,
             }),
+        }
+    }
+
+    /// Remembers a note that reached the outbox (and saves the memory, when it has a file).
+    fn remember(
+        &self,
+        check: Option<outpost_shared::CheckId>,
+        note: SiteNote,
+        until: Option<jiff::Timestamp>,
+    ) {
+        let mut memory = self.memory();
+        memory.remember(check, note, until);
+        if let Some(file) = &self.inner.memory_file {
+            // Under the lock: the file always holds the newest snapshot.
+            memory.save(file);
         }
     }
 

@@ -191,7 +191,7 @@ async fn note(
     let anchor = check
         .as_ref()
         .map_or_else(|| "planned-work".to_owned(), |c| format!("check-{c}"));
-    state.memory().remember(
+    state.remember(
         check,
         SiteNote {
             ts: now,
@@ -295,7 +295,7 @@ pub async fn checklist(
             .confirm_checklist(id.as_str(), &by)
             .await
             .map_err(|e| ApiError::from_live(&e, format))?;
-        state.memory().remember(
+        state.remember(
             Some(id.clone()),
             SiteNote {
                 ts: Timestamp::now(),
