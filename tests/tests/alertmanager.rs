@@ -110,6 +110,11 @@ async fn alerts_fire_and_resolve_in_alertmanager() {
         "outpost:plant-york:gate-pc:router:1"
     );
     assert_eq!(alert["status"]["state"], "active");
+    let recent = alert["annotations"]["recent"].as_str().unwrap_or_default();
+    assert!(
+        recent.contains(" fail: "),
+        "the failing result is in the alert's recent annotation: {alert}"
+    );
     assert!(
         hook.wait_until(Duration::from_secs(20), |b| b
             .iter()

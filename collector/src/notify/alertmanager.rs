@@ -28,6 +28,7 @@ pub(super) fn body(n: &Notification) -> Option<serde_json::Value> {
             "description": e.summary,
             "runbook": n.runbook.join("\n"),
             "site_notes": n.notes.iter().map(|x| format!("{} ({}): {}", x.by, x.action, x.text)).collect::<Vec<_>>().join("\n"),
+            "recent": n.recent.iter().map(super::RecentResult::line).collect::<Vec<_>>().join("\n"),
             "state": e.state.as_str(),
             "acknowledged_by": e.acknowledged_by.clone().unwrap_or_default(),
         },

@@ -68,6 +68,14 @@ pub struct RecentResult {
     pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
+impl RecentResult {
+    /// One line for a chat message or an alert annotation: `2027-01-15T08:00:00Z fail: The
+    /// router did not answer 5 of 5 pings.`
+    pub fn line(&self) -> String {
+        format!("{} {}: {}", self.ts, self.status.as_str(), self.summary)
+    }
+}
+
 /// Everything IT needs to act on an escalation change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {

@@ -43,7 +43,12 @@ fn notification(event: NotifyEvent) -> Notification {
         escalation,
         check_title: "Main router".into(),
         runbook: vec!["Switch the router off and on.".into()],
-        recent: vec![],
+        recent: vec![RecentResult {
+            ts: t(890),
+            status: outpost_shared::Status::Fail,
+            summary: "The router did not answer 5 of 5 pings.".into(),
+            metrics: std::collections::BTreeMap::from([("loss_pct".to_owned(), 100.0)]),
+        }],
         notes: vec![SiteNote {
             ts: t(100),
             by: "Sam".into(),
@@ -105,7 +110,16 @@ fn every_notifier_renders_with_the_dedup_key() {
     assert!(am.body[0].get("endsAt").is_none());
     let pd = target(NotifierKind::Pagerduty).render(&n).expect("trigger");
     assert_eq!(pd.body["event_action"], "trigger");
+    let recent = format!("{} fail: The router did not answer 5 of 5 pings.", t(890));
+    assert_eq!(am.body[0]["annotations"]["recent"], recent.as_str());
+    let slack = target(NotifierKind::Slack).render(&n).expect("escalated");
+    let text = slack.body["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(&format!("Recent results (newest first):\n• {recent}")),
+        "{text}"
+    );
     let webhook = target(NotifierKind::Webhook).render(&n).expect("all");
+    assert_eq!(webhook.body["recent"][0]["metrics"]["loss_pct"], 100.0);
     assert_eq!(webhook.body["notes"][0]["text"], "I restarted the router");
     assert_eq!(webhook.body["runbook"][0], "Switch the router off and on.");
 }
