@@ -38,13 +38,19 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
         },
     )
     .with_context(|| format!("opening the outbox in {}", config.outbox.dir.display()))?;
-    let live = match config.outbox.dir.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => Live::persistent(
+    // Where what a restart must not forget is kept: the folder that holds the outbox.
+    let kept_in = config
+        .outbox
+        .dir
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty());
+    let live = match kept_in {
+        Some(dir) => Live::persistent(
             config.catalogue(),
             Some(outbox.clone()),
             dir.join("site-memory.json"),
         ),
-        _ => Live::new(config.catalogue(), Some(outbox.clone())),
+        None => Live::new(config.catalogue(), Some(outbox.clone())),
     };
     let ctx = RunContext {
         live: live.clone(),
@@ -61,15 +67,15 @@ pub async fn run(config: Arc<Config>, stop: CancellationToken) -> anyhow::Result
     let scheduler = tokio::spawn(scheduler.run(cancel.clone()));
     let page = page.map(|(listener, access)| {
         let place = format!("{} · {}", config.site, config.agent);
-        let state = match config.outbox.dir.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => PageState::persistent(
+        let state = match kept_in {
+            Some(dir) => PageState::persistent(
                 live.clone(),
                 config.timezone.clone(),
                 access,
                 place,
                 dir.join("site-page.json"),
             ),
-            _ => PageState::new(live.clone(), config.timezone.clone(), access, place),
+            None => PageState::new(live.clone(), config.timezone.clone(), access, place),
         };
         tokio::spawn(site_page::serve(listener, state, cancel.clone()))
     });

@@ -79,29 +79,18 @@ impl Live {
         let Some(file) = live.inner.memory_file.clone() else {
             return live;
         };
-        match std::fs::read(&file) {
-            Ok(bytes) => match serde_json::from_slice::<Memory>(&bytes) {
-                Ok(memory) => {
-                    let mut state = live.state();
-                    for (id, report) in memory.heartbeats {
-                        if live.spec_of_kind(id.as_str(), "heartbeat").is_ok() {
-                            state.heartbeats.insert(id, report);
-                        }
-                    }
-                    for (id, list) in memory.confirmations {
-                        if live.spec_of_kind(id.as_str(), "checklist").is_ok() {
-                            state.confirmations.insert(id, list);
-                        }
-                    }
+        let what = "heartbeat reports and checklist confirmations";
+        if let Some(memory) = crate::state_file::read_json::<Memory>(&file, what) {
+            let mut state = live.state();
+            for (id, report) in memory.heartbeats {
+                if live.spec_of_kind(id.as_str(), "heartbeat").is_ok() {
+                    state.heartbeats.insert(id, report);
                 }
-                Err(e) => tracing::warn!(
-                    file = %file.display(), error = %e,
-                    "cannot read the saved heartbeat reports and checklist confirmations; starting without them"
-                ),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                tracing::warn!(file = %file.display(), error = %e, "cannot read the saved heartbeat reports and checklist confirmations");
+            }
+            for (id, list) in memory.confirmations {
+                if live.spec_of_kind(id.as_str(), "checklist").is_ok() {
+                    state.confirmations.insert(id, list);
+                }
             }
         }
         live

@@ -66,32 +66,21 @@ impl SiteMemory {
     /// The memory saved in `file`: empty when there is none yet, and (with a warning) when
     /// it cannot be read. The notes are in the outbox and at the collector either way.
     pub fn load(file: &Path) -> Self {
-        let bytes = match std::fs::read(file) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Self::default(),
-            Err(e) => {
-                tracing::warn!(file = %file.display(), error = %e,
-                    "cannot read the site page's saved notes and planned work; starting without them");
-                return Self::default();
-            }
+        let Some(saved) =
+            crate::state_file::read_json::<Saved>(file, "site page notes and planned work")
+        else {
+            return Self::default();
         };
-        match serde_json::from_slice::<Saved>(&bytes) {
-            Ok(saved) => Self {
-                planned: saved.planned.into_iter().collect(),
-                notes: saved
-                    .notes
-                    .into_iter()
-                    .map(|(check, list)| {
-                        let skip = list.len().saturating_sub(KEEP_NOTES);
-                        (check, list.into_iter().skip(skip).collect())
-                    })
-                    .collect(),
-            },
-            Err(e) => {
-                tracing::warn!(file = %file.display(), error = %e,
-                    "the site page's saved notes and planned work do not decode; starting without them (the notes are still in the outbox and at the collector)");
-                Self::default()
-            }
+        Self {
+            planned: saved.planned.into_iter().collect(),
+            notes: saved
+                .notes
+                .into_iter()
+                .map(|(check, list)| {
+                    let skip = list.len().saturating_sub(KEEP_NOTES);
+                    (check, list.into_iter().skip(skip).collect())
+                })
+                .collect(),
         }
     }
 
